@@ -1,0 +1,1 @@
+"""Room: server/api (imports services, protocol). One router per resource; errors → HTTP."""

@@ -1,0 +1,1 @@
+"""Room: server (wiring). create_app(settings): the only place that wires concrete adapters."""

@@ -1,0 +1,1 @@
+"""Room: server (wiring). The ``beamwarden`` command line."""

@@ -1,0 +1,1 @@
+"""Room: server/notify (adapter). Notifiers; built by the alerts issue."""

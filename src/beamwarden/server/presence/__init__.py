@@ -1,0 +1,1 @@
+"""Room: server/presence (adapter). In-process or Redis presence and leases; built by the fleet issue."""

@@ -1,0 +1,137 @@
+"""Room: server/services. The ports: what services need from adapters, as Protocols.
+
+Adapters (``server/store``) satisfy these structurally and never import this module. A method that
+cannot reach or write the database raises :class:`~beamwarden.server.errors.StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from beamwarden.protocol import Scope
+from beamwarden.server.records import (
+    BatchOutcome,
+    EventFilter,
+    EventRow,
+    Heartbeat,
+    NewEvent,
+    NodeRow,
+    OperatorFields,
+    ReadingBatch,
+    ReadingFilter,
+    ReadingRow,
+    ReportedFields,
+    SeriesQuery,
+    SeriesRow,
+    TokenRow,
+)
+
+
+class ReadingStore(Protocol):
+    async def write_readings(self, batches: list[ReadingBatch]) -> list[BatchOutcome]:
+        """Store all batches in ONE transaction and return only once it is durably committed.
+
+        Readings whose ``reading_id`` was stored before (or earlier in these batches) are not
+        stored again and count as duplicates; one arriving with a different payload is also listed
+        in ``conflicts``. Every reading's node must exist (the service checks before).
+        """
+        ...
+
+    async def list_readings(
+        self, flt: ReadingFilter, limit: int, after: tuple[int, int] | None
+    ) -> list[ReadingRow]:
+        """Readings matching ``flt``, ordered by ``(ts_us, id)``, strictly after ``after``."""
+        ...
+
+    def iter_readings(self, flt: ReadingFilter, chunk: int = 5000) -> AsyncIterator[ReadingRow]:
+        """All readings matching ``flt`` in ``(ts_us, id)`` order, fetched ``chunk`` at a time."""
+        ...
+
+    async def count_readings(self, flt: ReadingFilter) -> int: ...
+
+    async def series(self, query: SeriesQuery) -> list[SeriesRow]:
+        """Buckets ``[since, until)`` of one numeric field, oldest first, at most ``query.limit``."""
+        ...
+
+
+class NodeStore(Protocol):
+    async def create_node(self, node_id: str, role: str, now_us: int) -> NodeRow:
+        """Raises AlreadyExists if the node id is taken."""
+        ...
+
+    async def get_node(self, node_id: str) -> NodeRow | None: ...
+
+    async def list_nodes(self, limit: int, after: str | None) -> list[NodeRow]:
+        """Nodes ordered by node_id, strictly after ``after``."""
+        ...
+
+    async def record_registration(
+        self, node_id: str, reported: ReportedFields, now_us: int
+    ) -> NodeRow:
+        """Replace what the node reported; never touches operator fields. Raises NotFound."""
+        ...
+
+    async def set_operator_fields(self, node_id: str, fields: OperatorFields) -> NodeRow: ...
+
+    async def set_enrolment_open(self, node_id: str, is_open: bool) -> NodeRow: ...
+
+    async def revoke_node(self, node_id: str, now_us: int) -> NodeRow:
+        """Mark the node revoked and revoke all its tokens."""
+        ...
+
+    async def write_heartbeats(self, beats: list[Heartbeat]) -> None:
+        """Insert telemetry rows and update each node's last-heartbeat facts, in one transaction."""
+        ...
+
+
+class TokenStore(Protocol):
+    async def create_token(
+        self,
+        token_hash: bytes,
+        kind: str,
+        name: str,
+        scopes: frozenset[Scope],
+        node_id: str | None,
+        now_us: int,
+    ) -> TokenRow: ...
+
+    async def find_token(self, token_hash: bytes) -> TokenRow | None:
+        """The token with this SHA-256 hash, revoked or not."""
+        ...
+
+    async def list_tokens(self) -> list[TokenRow]: ...
+
+    async def revoke_token(self, token_id: int, now_us: int) -> TokenRow:
+        """Raises NotFound."""
+        ...
+
+    async def revoke_node_tokens(self, node_id: str, now_us: int) -> int:
+        """Revoke every live token of the node; returns how many."""
+        ...
+
+
+class EventStore(Protocol):
+    async def add_event(self, event: NewEvent) -> int: ...
+
+    async def list_events(
+        self, flt: EventFilter, limit: int, before_id: int | None
+    ) -> list[EventRow]:
+        """Newest first (by id), strictly before ``before_id``."""
+        ...
+
+
+class Store(ReadingStore, NodeStore, TokenStore, EventStore, Protocol):
+    """Everything the services need from the database."""
+
+    async def ping(self) -> float:
+        """Run a trivial query; return its latency in seconds. Raises StoreUnavailable."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ReadingSink(Protocol):
+    """What the ingest path writes to: the store, or nothing (to measure the cost of storage)."""
+
+    async def write_readings(self, batches: list[ReadingBatch]) -> list[BatchOutcome]: ...

@@ -1,0 +1,1 @@
+"""Room: server/store (adapter). SQLAlchemy Core schema, SQLite and PostgreSQL stores, migrations."""
