@@ -1,1 +1,146 @@
-"""Room: server (wiring). create_app(settings): the only place that wires concrete adapters."""
+"""Room: server (wiring). ``create_app(settings)``: the only place that wires concrete adapters.
+
+Nothing is built at import time: no settings, no engine, no connection. The lifespan opens the
+store (waiting up to ``db_startup_timeout_s`` for the database), runs the migrations, starts the
+group-commit writers, the heartbeat flusher and the sweeper, and stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from beamwarden import __version__
+from beamwarden.server.api import events, health, metrics, nodes, readings, series, telemetry
+from beamwarden.server.api.errors import install_error_handlers
+from beamwarden.server.api.middleware import RequestContext
+from beamwarden.server.errors import StoreUnavailable
+from beamwarden.server.metrics import ServerMetrics
+from beamwarden.server.records import to_us
+from beamwarden.server.services.clock import Clock, SystemClock
+from beamwarden.server.services.container import ServiceConfig, Services
+from beamwarden.server.services.ingest import DiscardSink
+from beamwarden.server.settings import ServerSettings
+from beamwarden.server.store import StoreConfig, open_store, upgrade
+
+log = logging.getLogger("beamwarden.server")
+
+#: how often expired opaque reading ids are pruned
+SWEEP_EVERY_S = 3600.0
+
+
+def backend_name(url: str) -> str:
+    return "postgresql" if url.startswith(("postgres", "postgresql")) else "sqlite"
+
+
+def service_config(settings: ServerSettings) -> ServiceConfig:
+    return ServiceConfig(
+        max_batch=settings.max_batch,
+        ingest_writers=settings.ingest_writers,
+        ingest_max_pending_readings=settings.ingest_max_pending_readings,
+        token_cache_s=settings.token_cache_s,
+        heartbeat_buffer_max=settings.heartbeat_buffer_max,
+        series_max_buckets=settings.series_max_buckets,
+    )
+
+
+def store_config(settings: ServerSettings) -> StoreConfig:
+    return StoreConfig(
+        url=settings.database_url,
+        pool_size=settings.db_pool_size,
+        connect_timeout=settings.db_connect_timeout_s,
+        query_timeout=settings.db_query_timeout_s,
+        opaque_id_window_s=settings.opaque_id_window_s,
+    )
+
+
+async def wait_for_database(settings: ServerSettings) -> None:
+    """The start-up probe: migrate (or just connect) once the database answers, or give up."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.db_startup_timeout_s
+    delay = 0.2
+    while True:
+        try:
+            if settings.migrate_on_start:
+                await asyncio.to_thread(upgrade, settings.database_url)
+            return
+        except Exception as exc:  # the database may still be starting: retry until the deadline
+            if loop.time() + delay > deadline:
+                raise StoreUnavailable(f"the database did not answer at start: {exc}") from exc
+            log.warning("waiting for the database: %s", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _sweep(services: Services, window_s: float) -> None:
+    prune = getattr(services.store, "prune_reading_keys", None)
+    while prune is not None:
+        await asyncio.sleep(SWEEP_EVERY_S)
+        try:
+            before = to_us(services.clock.now()) - int(window_s * 1_000_000)
+            await prune(before)
+        except StoreUnavailable:
+            services.metrics.db_errors.labels("prune_reading_keys").inc()
+
+
+def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
+    """Build the server. Adapters are opened in the app's lifespan, not here."""
+    clock = clock or SystemClock()
+    server_metrics = ServerMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await wait_for_database(settings)
+        store = await open_store(store_config(settings))
+        sink = DiscardSink() if settings.ingest_sink == "discard" else None
+        services = Services.build(store, clock, server_metrics, service_config(settings), sink)
+        app.state.services = services
+        services.committer.start()
+        background = [
+            asyncio.create_task(
+                services.heartbeats.run(settings.heartbeat_flush_s), name="heartbeats"
+            ),
+            asyncio.create_task(_sweep(services, settings.opaque_id_window_s), name="sweeper"),
+        ]
+        log.info("beamwarden %s serving on %s", __version__, backend_name(settings.database_url))
+        try:
+            yield
+        finally:
+            await services.committer.stop()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await store.close()
+
+    app = FastAPI(
+        title="Beamwarden",
+        version=__version__,
+        summary="Fleet control plane and ingestion for sensor nodes (wire protocol v1)",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.backend = backend_name(settings.database_url)
+    install_error_handlers(app)
+    for module in (readings, series, nodes, telemetry, events, health, metrics):
+        app.include_router(module.router)
+    app.add_middleware(RequestContext, metrics=server_metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                readings.READINGS_COMPONENTS
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

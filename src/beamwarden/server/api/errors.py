@@ -1,0 +1,143 @@
+"""Room: server/api. Exceptions → HTTP status codes and the error envelope of PROTOCOL.md.
+
+The only place that knows HTTP status codes for the server's and the protocol's exceptions.
+Every error answers ``{"error": {"code", "message", "details", "request_id"}}`` with the same
+``X-Request-Id`` header, including FastAPI's own validation errors (400, not 422) and 404/405s.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from beamwarden.protocol import BatchTooLarge, SchemaViolation, UnsupportedProtocolVersion
+from beamwarden.server.context import current_request_id
+from beamwarden.server.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    ServerError,
+    StoreUnavailable,
+    Unauthenticated,
+)
+from beamwarden.server.services.ingest import Overloaded
+
+log = logging.getLogger("beamwarden.api")
+
+_STATUS: list[tuple[type[ServerError], int]] = [
+    (StoreUnavailable, 503),
+    (Overloaded, 429),
+    (NotFound, 404),
+    (AlreadyExists, 409),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (InvalidRequest, 400),
+]
+
+
+class BodyTooLarge(ServerError):
+    code = "body_too_large"
+
+
+class UnsupportedEncoding(ServerError):
+    code = "unsupported_content_encoding"
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    rid = current_request_id()
+    body = {
+        "error": {"code": code, "message": message, "details": details or [], "request_id": rid}
+    }
+    out_headers = {"X-Request-Id": rid} if rid else {}
+    if headers:
+        out_headers.update(headers)
+    return Response(orjson.dumps(body), status, out_headers, media_type="application/json")
+
+
+async def _schema_violation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SchemaViolation)
+    details = [issue.as_dict() for issue in exc.issues]
+    if isinstance(exc, BatchTooLarge):
+        return error_response(413, "batch_too_large", exc.message, details)
+    return error_response(400, "schema_violation", exc.message, details)
+
+
+async def _unsupported_version(request: Request, exc: Exception) -> Response:
+    return error_response(400, "unsupported_protocol_version", str(exc))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServerError)
+    if isinstance(exc, BodyTooLarge):
+        return error_response(413, exc.code, exc.message)
+    if isinstance(exc, UnsupportedEncoding):
+        return error_response(415, exc.code, exc.message)
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            headers = None
+            if isinstance(exc, StoreUnavailable | Overloaded):
+                headers = {"Retry-After": str(exc.retry_after)}
+            if isinstance(exc, Unauthenticated):
+                headers = {"WWW-Authenticate": "Bearer"}
+            return error_response(status, exc.code, exc.message, headers=headers)
+    log.error("unmapped server error %s: %s", type(exc).__name__, exc)
+    return error_response(
+        500, "internal_error", "the server failed; the request id helps find out why"
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    details = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        where = loc[0] if loc else ""
+        field = ".".join(loc[1:]) if where in ("body", "query", "path", "header") else ".".join(loc)
+        details.append(
+            {
+                "field": f"{where}:{field}" if where in ("query", "path", "header") else field,
+                "message": str(err.get("msg", "invalid")),
+            }
+        )
+    return error_response(
+        400, "schema_violation", "the request does not follow the schema", details
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "forbidden"}
+    code = codes.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else "request refused"
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no such endpoint: {request.method} {request.url.path}"
+    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(
+        500, "internal_error", "the server failed; the request id helps find out why"
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SchemaViolation, _schema_violation)
+    app.add_exception_handler(UnsupportedProtocolVersion, _unsupported_version)
+    app.add_exception_handler(ServerError, _server_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,69 @@
+"""Room: server/api. Nodes: registration, the inventory with computed status."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+
+from beamwarden.protocol import NodeRecord, Page, Registered, Registration
+from beamwarden.protocol.vocabulary import IDENT_PATTERN
+from beamwarden.server.api.deps import CursorQuery, LimitDep, PrincipalDep, ServicesDep
+from beamwarden.server.api.views import node_record
+from beamwarden.server.errors import Forbidden
+from beamwarden.server.services.credentials import require_reader
+from beamwarden.server.services.pagination import decode_cursor, encode_cursor
+
+router = APIRouter(tags=["nodes"])
+NodeIdPath = Annotated[str, Path(pattern=IDENT_PATTERN, max_length=64)]
+
+
+@router.post(
+    "/api/nodes/register",
+    response_model=Registered,
+    status_code=200,
+    responses={
+        201: {"model": Registered, "description": "Enrolled: the node token is in `token`, once"},
+        409: {"description": "The node id is already enrolled"},
+    },
+    summary="Register a node (node token) or enrol a new one (enrolment key)",
+)
+async def register(
+    reg: Registration, services: ServicesDep, principal: PrincipalDep
+) -> JSONResponse:
+    outcome = await services.registry.register(principal, reg)
+    body = Registered(**node_record(outcome.node).model_dump(), token=outcome.token)
+    return JSONResponse(
+        body.model_dump(mode="json", exclude_none=outcome.token is None),
+        status_code=201 if outcome.created else 200,
+    )
+
+
+@router.get("/api/nodes", response_model=Page[NodeRecord], summary="Nodes with computed status")
+async def list_nodes(
+    services: ServicesDep, principal: PrincipalDep, limit: LimitDep, cursor: CursorQuery = None
+) -> Page[NodeRecord]:
+    own = require_reader(principal)
+    if own is not None:
+        return Page[NodeRecord](items=[node_record(await services.registry.get(own))])
+    after = decode_cursor("nodes", cursor, (str,))[0] if cursor else None
+    views = await services.registry.list(limit + 1, after)
+    more = len(views) > limit
+    views = views[:limit]
+    return Page[NodeRecord](
+        items=[node_record(v) for v in views],
+        next_cursor=encode_cursor("nodes", [views[-1].row.node_id]) if more else None,
+    )
+
+
+@router.get(
+    "/api/nodes/{node_id}", response_model=NodeRecord, summary="One node with computed status"
+)
+async def get_node(
+    node_id: NodeIdPath, services: ServicesDep, principal: PrincipalDep
+) -> NodeRecord:
+    own = require_reader(principal)
+    if own is not None and own != node_id:
+        raise Forbidden(f"this token may read only node {own!r}")
+    return node_record(await services.registry.get(node_id))

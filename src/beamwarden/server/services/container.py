@@ -1,0 +1,72 @@
+"""Room: server/services. The services of one server, built together from a store and settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from beamwarden.server.metrics import ServerMetrics
+from beamwarden.server.services.activity import ActivityLog
+from beamwarden.server.services.clock import Clock
+from beamwarden.server.services.credentials import Credentials
+from beamwarden.server.services.heartbeats import HeartbeatService
+from beamwarden.server.services.ingest import GroupCommitter, IngestService
+from beamwarden.server.services.ports import ReadingSink, Store
+from beamwarden.server.services.queries import ReadingQueries
+from beamwarden.server.services.registry import NodeRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """The settings services read (the app copies them from ``ServerSettings``)."""
+
+    max_batch: int = 10_000
+    ingest_writers: int = 1
+    ingest_max_pending_readings: int = 200_000
+    token_cache_s: float = 5.0
+    heartbeat_buffer_max: int = 100_000
+    series_max_buckets: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    store: Store
+    clock: Clock
+    metrics: ServerMetrics
+    credentials: Credentials
+    activity: ActivityLog
+    registry: NodeRegistry
+    heartbeats: HeartbeatService
+    committer: GroupCommitter
+    ingest: IngestService
+    queries: ReadingQueries
+
+    @classmethod
+    def build(
+        cls,
+        store: Store,
+        clock: Clock,
+        metrics: ServerMetrics,
+        config: ServiceConfig,
+        sink: ReadingSink | None = None,
+    ) -> Services:
+        credentials = Credentials(store, clock, config.token_cache_s)
+        activity = ActivityLog(store, clock)
+        registry = NodeRegistry(store, credentials, activity, clock)
+        heartbeats = HeartbeatService(store, registry, clock, metrics, config.heartbeat_buffer_max)
+        committer = GroupCommitter(
+            sink or store, metrics, config.ingest_writers, config.ingest_max_pending_readings
+        )
+        ingest = IngestService(committer, registry, activity, clock, metrics, config.max_batch)
+        queries = ReadingQueries(store, store, clock, config.series_max_buckets)
+        return cls(
+            store,
+            clock,
+            metrics,
+            credentials,
+            activity,
+            registry,
+            heartbeats,
+            committer,
+            ingest,
+            queries,
+        )

@@ -1,0 +1,212 @@
+"""Room: server/services. The node inventory: adding, enrolling and registering nodes, status.
+
+The inventory on the server is the authority: a node's registration replaces what it *reported*
+(hostname, IP, software version, its own tags) and never what an operator set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from beamwarden.fleet import node_status
+from beamwarden.protocol import NodeStatus, Registration, Scope
+from beamwarden.server.errors import AlreadyExists, Forbidden, NotFound
+from beamwarden.server.records import (
+    NodeRow,
+    OperatorFields,
+    Principal,
+    ReportedFields,
+    from_us,
+    to_us,
+)
+from beamwarden.server.services.activity import ActivityLog
+from beamwarden.server.services.clock import Clock
+from beamwarden.server.services.credentials import Credentials, IssuedToken
+from beamwarden.server.services.ports import NodeStore
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """A node with what the server computes about it, on the server's clock."""
+
+    row: NodeRow
+    status: NodeStatus
+    last_heartbeat: datetime | None
+    heartbeat_age_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationOutcome:
+    node: NodeView
+    created: bool
+    token: str | None = None
+
+
+class NodeRegistry:
+    def __init__(
+        self,
+        store: NodeStore,
+        credentials: Credentials,
+        activity: ActivityLog,
+        clock: Clock,
+        last_seen: dict[str, tuple[int, float]] | None = None,
+    ):
+        self._store = store
+        self._credentials = credentials
+        self._activity = activity
+        self._clock = clock
+        #: node_id → (last heartbeat in epoch µs, interval s), fresher than the database while the
+        #: heartbeat service has not flushed; kept by that service
+        self.last_seen: dict[str, tuple[int, float]] = last_seen if last_seen is not None else {}
+        self._known: set[str] = set()
+
+    # --- operator actions (CLI, admin API) ---------------------------------------------------
+
+    async def add_node(
+        self, node_id: str, role: str, relay: bool = False, actor: str = "cli"
+    ) -> tuple[NodeRow, IssuedToken]:
+        row = await self._store.create_node(node_id, role, to_us(self._clock.now()))
+        token = await self._credentials.issue_node_token(node_id, relay)
+        await self._activity.record(
+            "node_added",
+            f"node {node_id} added (role {role}{', relay' if relay else ''})",
+            node_id=node_id,
+            actor=actor,
+            data={"role": role, "relay": relay},
+        )
+        return row, token
+
+    async def revoke(self, node_id: str, actor: str = "cli") -> NodeRow:
+        row = await self._store.revoke_node(node_id, to_us(self._clock.now()))
+        self._credentials.forget()
+        self._known.discard(node_id)
+        await self._activity.record(
+            "node_revoked", f"node {node_id} revoked with its tokens", node_id=node_id, actor=actor
+        )
+        return row
+
+    async def open_enrolment(self, node_id: str, actor: str = "cli") -> NodeRow:
+        row = await self._store.set_enrolment_open(node_id, True)
+        await self._activity.record(
+            "enrolment_opened", f"node {node_id} may enrol again once", node_id=node_id, actor=actor
+        )
+        return row
+
+    async def set_operator_fields(self, node_id: str, fields: OperatorFields) -> NodeRow:
+        return await self._store.set_operator_fields(node_id, fields)
+
+    # --- what nodes do -----------------------------------------------------------------------
+
+    async def register(self, principal: Principal, reg: Registration) -> RegistrationOutcome:
+        """A node registers: with its node token (updates), or with an enrolment key (creates)."""
+        reported = ReportedFields(
+            role=reg.role,
+            hostname=reg.hostname,
+            ip_address=str(reg.ip_address),
+            software_version=reg.software_version,
+            reported_tags=dict(reg.tags),
+        )
+        now_us = to_us(self._clock.now())
+        actor = f"{principal.kind}:{principal.name}"
+        if Scope.ENROL in principal.scopes:
+            return await self._enrol(reg, reported, now_us, actor)
+        if principal.kind != "node":
+            raise Forbidden("registering a node needs its node token or an enrolment key")
+        if principal.node_id != reg.node_id:
+            raise Forbidden(
+                f"this token belongs to node {principal.node_id!r}, not {reg.node_id!r}"
+            )
+        before = await self._store.get_node(reg.node_id)
+        if before is None:
+            raise NotFound(f"node {reg.node_id!r} is not in the inventory")
+        row = await self._store.record_registration(reg.node_id, reported, now_us)
+        await self._log_registration(before, row, actor)
+        return RegistrationOutcome(self.view(row), created=False)
+
+    async def _enrol(
+        self, reg: Registration, reported: ReportedFields, now_us: int, actor: str
+    ) -> RegistrationOutcome:
+        existing = await self._store.get_node(reg.node_id)
+        if existing is not None and not existing.enrolment_open:
+            raise AlreadyExists(
+                f"node {reg.node_id!r} is already enrolled; an admin can re-open its enrolment "
+                f"(`beamwarden nodes enrol {reg.node_id}`)",
+                code="node_exists",
+            )
+        if existing is None:
+            try:
+                await self._store.create_node(reg.node_id, reg.role, now_us)
+            except AlreadyExists:
+                raise AlreadyExists(
+                    f"node {reg.node_id!r} is already enrolled", code="node_exists"
+                ) from None
+        else:
+            await self._credentials.revoke_node_tokens(reg.node_id)
+            await self._store.set_enrolment_open(reg.node_id, False)
+        row = await self._store.record_registration(reg.node_id, reported, now_us)
+        token = await self._credentials.issue_node_token(reg.node_id)
+        kind, verb = (
+            ("node_enrolled", "enrolled")
+            if existing is None
+            else ("node_reenrolled", "re-enrolled")
+        )
+        await self._activity.record(
+            kind,
+            f"node {reg.node_id} {verb} from {reported.hostname} ({reported.ip_address})",
+            node_id=reg.node_id,
+            actor=actor,
+            data={
+                "hostname": reported.hostname,
+                "ip_address": reported.ip_address,
+                "software_version": reported.software_version,
+            },
+        )
+        return RegistrationOutcome(self.view(row), created=existing is None, token=token.secret)
+
+    async def _log_registration(self, before: NodeRow, after: NodeRow, actor: str) -> None:
+        changed = {
+            name: {"before": getattr(before, name), "after": getattr(after, name)}
+            for name in ("role", "hostname", "ip_address", "software_version", "reported_tags")
+            if getattr(before, name) != getattr(after, name)
+        }
+        if before.registered_us is None:
+            message = f"node {after.node_id} registered from {after.hostname} ({after.ip_address})"
+        elif changed:
+            message = f"node {after.node_id} re-registered; changed: {', '.join(changed)}"
+        else:
+            return  # a restart that changed nothing is not news
+        await self._activity.record(
+            "node_registered", message, node_id=after.node_id, actor=actor, data=changed
+        )
+
+    # --- reading the inventory ---------------------------------------------------------------
+
+    async def get(self, node_id: str) -> NodeView:
+        row = await self._store.get_node(node_id)
+        if row is None:
+            raise NotFound(f"no node {node_id!r}")
+        return self.view(row)
+
+    async def list(self, limit: int, after: str | None) -> list[NodeView]:
+        return [self.view(row) for row in await self._store.list_nodes(limit, after)]
+
+    async def exists(self, node_id: str) -> bool:
+        """Whether a node is in the inventory and not revoked (cached once seen)."""
+        if node_id in self._known:
+            return True
+        row = await self._store.get_node(node_id)
+        if row is None or row.revoked_us is not None:
+            return False
+        self._known.add(node_id)
+        return True
+
+    def view(self, row: NodeRow) -> NodeView:
+        last_us, interval = row.last_heartbeat_us, row.interval_seconds
+        pending = self.last_seen.get(row.node_id)
+        if pending is not None and (last_us is None or pending[0] > last_us):
+            last_us, interval = pending
+        now = self._clock.now()
+        last = from_us(last_us) if last_us is not None else None
+        age = max(0.0, (now - last).total_seconds()) if last is not None else None
+        return NodeView(row, node_status(last, interval, now), last, age)

@@ -1,0 +1,116 @@
+"""Room: server (wiring). ``ServerSettings``: every setting of the server, documented once, here.
+
+Read from ``BEAMWARDEN_*`` environment variables and, optionally, a TOML file (``--config`` or
+``BEAMWARDEN_CONFIG``); the environment wins over the file. Nothing here runs at import time:
+``load_settings()`` is called by the CLI or a test and the result handed to ``create_app``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class ServerSettings(BaseSettings):
+    """Every setting of the server. Environment: ``BEAMWARDEN_<NAME>`` (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix="BEAMWARDEN_", extra="forbid", frozen=True)
+
+    environment: Literal["development", "production"] = "development"
+    """``production`` refuses plain HTTP on a non-loopback address unless behind a proxy."""
+
+    database_url: str = "sqlite:///./data/beamwarden.db"
+    """``sqlite:///path`` (embedded default, WAL) or ``postgresql://user@host:port/db``."""
+    db_pool_size: int = Field(5, ge=1, le=100)
+    """Connections kept open to the database."""
+    db_connect_timeout_s: float = Field(5.0, gt=0)
+    """Give up connecting to the database after this long (then 503)."""
+    db_query_timeout_s: float = Field(30.0, gt=0)
+    """Give up on one statement after this long."""
+    db_startup_timeout_s: float = Field(30.0, ge=0)
+    """At start, wait this long for the database to answer before failing."""
+    migrate_on_start: bool = True
+    """Run the database migrations when the server starts."""
+
+    host: str = "127.0.0.1"
+    """Address ``beamwarden serve`` listens on."""
+    port: int = Field(8000, ge=0, le=65535)
+    tls_certfile: Path | None = None
+    """Serve HTTPS with this certificate (PEM); leave unset behind a TLS-terminating proxy."""
+    tls_keyfile: Path | None = None
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose ``X-Forwarded-For``/``-Proto`` headers are trusted (uvicorn's setting)."""
+
+    max_body_bytes: int = Field(8 * MiB, ge=1024)
+    """Largest request body, after gzip decompression (PROTOCOL.md: 8 MiB). Larger → 413."""
+    max_batch: int = Field(10_000, ge=1, le=10_000)
+    """Most readings in one request (PROTOCOL.md: 10 000). More → 413."""
+    list_limit_default: int = Field(100, ge=1)
+    """``limit`` of list endpoints when none is given."""
+    list_limit_max: int = Field(1000, ge=1)
+    """Largest ``limit`` a list endpoint accepts (larger values are capped to it)."""
+    series_max_buckets: int = Field(10_000, ge=1)
+    """Most buckets one ``/api/series`` page returns."""
+
+    ingest_sink: Literal["store", "discard"] = "store"
+    """``discard`` validates readings and throws them away: only for measuring the cost of storage."""
+    ingest_writers: int = Field(1, ge=1, le=16)
+    """Concurrent group commits (1 suits SQLite, which has one writer; 2–4 for PostgreSQL)."""
+    ingest_max_pending_readings: int = Field(200_000, ge=1000)
+    """Readings waiting for a commit beyond which new batches are refused with 429 + Retry-After."""
+    opaque_id_window_s: float = Field(7 * 86400, gt=0)
+    """Opaque (non-stream) reading ids are deduplicated within this window (PROTOCOL.md: 7 days)."""
+
+    heartbeat_flush_s: float = Field(1.0, gt=0)
+    """Heartbeats are acknowledged at once and written in batches this often."""
+    heartbeat_buffer_max: int = Field(100_000, ge=100)
+    """Most heartbeats held while the database is down; older ones are dropped (and counted)."""
+
+    token_cache_s: float = Field(5.0, ge=0)
+    """A checked token is trusted this long without asking the database (revocation delay)."""
+    retry_after_s: int = Field(5, ge=1)
+    """``Retry-After`` sent with 503 when the database is unavailable."""
+    metrics_allow_from: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    """Networks that may read ``/metrics`` without a token with the ``metrics`` scope."""
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> ServerSettings:
+    """Settings from a TOML file (optional), then ``BEAMWARDEN_*`` variables, then ``overrides``.
+
+    The file is ``config_file`` or, if unset, ``$BEAMWARDEN_CONFIG``; its keys are the setting
+    names (``database_url = "postgresql://…"``). Unknown keys are an error.
+    """
+    path = config_file or (Path(p) if (p := os.environ.get("BEAMWARDEN_CONFIG")) else None)
+    from_file: dict[str, Any] = {}
+    if path is not None:
+        with path.open("rb") as f:
+            from_file = tomllib.load(f)
+    env = ServerSettings().model_dump(exclude_unset=True)
+    return ServerSettings(**{**from_file, **env, **overrides})
