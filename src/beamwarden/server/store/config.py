@@ -1,0 +1,89 @@
+"""Room: server/store (adapter). Store settings and database URL handling.
+
+Imports only the standard library. ``normalise_url`` turns the URLs people write
+(``postgresql://``, ``postgres://``, ``sqlite:///path``) into the async driver URLs the store uses
+(``postgresql+asyncpg://``, ``sqlite+aiosqlite:///path``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+#: The database the app uses when none is configured: a SQLite file under ``./data``.
+DEFAULT_URL = "sqlite:///./data/beamwarden.db"
+
+_SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+@dataclass
+class StoreConfig:
+    """How to reach the database and how long to wait for it.
+
+    * ``url``: ``sqlite:///path`` or ``postgresql://user@host:port/db`` (async forms accepted).
+    * ``pool_size``: connections kept open (PostgreSQL; SQLite readers).
+    * ``connect_timeout``: seconds to open a connection or take one from the pool.
+    * ``query_timeout``: seconds any one store operation (statements and commit) may take;
+      on SQLite also how long a writer waits for the file's write lock.
+    * ``opaque_id_window_s``: how long an opaque ``reading_id`` is remembered for deduplication.
+    * ``sqlite_synchronous``: ``PRAGMA synchronous`` of SQLite; ``FULL`` (the default) makes every
+      acknowledged commit survive a power cut. ``NORMAL`` is faster and may lose the last commits.
+    """
+
+    url: str
+    pool_size: int = 5
+    connect_timeout: float = 5.0
+    query_timeout: float = 30.0
+    opaque_id_window_s: float = 7 * 86400
+    sqlite_synchronous: str = "FULL"
+
+    def __post_init__(self) -> None:
+        if self.sqlite_synchronous.upper() not in _SQLITE_SYNCHRONOUS:
+            raise ValueError(f"sqlite_synchronous must be one of {', '.join(_SQLITE_SYNCHRONOUS)}")
+        if self.pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        if self.connect_timeout <= 0 or self.query_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+
+
+def normalise_url(url: str) -> str:
+    """The async-driver form of a database URL; an async URL is returned unchanged.
+
+    ``postgresql://…`` and ``postgres://…`` become ``postgresql+asyncpg://…``; ``sqlite:///path``
+    becomes ``sqlite+aiosqlite:///path``. Any other scheme is refused with ``ValueError``.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    scheme = scheme.lower()
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        return "postgresql+asyncpg://" + rest
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        return "sqlite+aiosqlite://" + rest
+    raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
+
+
+def is_sqlite(url: str) -> bool:
+    return normalise_url(url).startswith("sqlite+")
+
+
+def sqlite_path(url: str) -> str:
+    """The file path of a SQLite URL (``sqlite:///rel/path``, ``sqlite:////abs/path``).
+
+    An in-memory database is refused: the store's writer thread and its readers must share a file.
+    """
+    rest = normalise_url(url).partition("://")[2]
+    if not rest.startswith("/"):
+        raise ValueError(f"a SQLite URL has three slashes before its path: {url!r}")
+    path = rest[1:].partition("?")[0]
+    if path in ("", ":memory:") or path.startswith("file::memory:"):
+        raise ValueError("an in-memory SQLite database is not supported: give a file path")
+    return path
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the directory of a SQLite database file if it is missing (no-op for PostgreSQL)."""
+    if not is_sqlite(url):
+        return
+    parent = os.path.dirname(os.path.abspath(sqlite_path(url)))
+    os.makedirs(parent, exist_ok=True)

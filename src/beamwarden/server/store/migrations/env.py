@@ -1,0 +1,70 @@
+"""Room: server/store (adapter). The Alembic environment of the store's migrations.
+
+The URL comes from ``config.attributes["url"]`` (set by :func:`beamwarden.server.store.upgrade`
+and :func:`~beamwarden.server.store.check`), else the ``sqlalchemy.url`` option, else the
+environment variable ``BEAMWARDEN_DATABASE_URL``, else ``sqlite:///./data/beamwarden.db``.
+Migrations run on the async drivers through ``asyncio.run`` in the calling thread, so the
+functions above must be called from a thread without a running event loop (for example through
+``await asyncio.to_thread(upgrade, url)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from beamwarden.server.store.config import DEFAULT_URL, ensure_sqlite_dir, is_sqlite, normalise_url
+from beamwarden.server.store.schema import metadata
+
+config = context.config
+if config.config_file_name is not None and config.get_section("loggers") is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def _url() -> str:
+    url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        url = os.environ.get("BEAMWARDEN_DATABASE_URL") or DEFAULT_URL
+    return normalise_url(str(url))
+
+
+def _configure(**kwargs: object) -> None:
+    context.configure(
+        target_metadata=metadata,
+        render_as_batch=is_sqlite(_url()),
+        compare_type=True,
+        compare_server_default=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _run_sync(connection: Connection) -> None:
+    _configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    url = _url()
+    ensure_sqlite_dir(url)
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run_sync)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    _configure(url=_url(), literal_binds=True, dialect_opts={"paramstyle": "named"})
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    asyncio.run(_run_online())

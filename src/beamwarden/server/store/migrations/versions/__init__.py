@@ -1,0 +1,1 @@
+"""Room: server/store (adapter). Alembic revisions, one module each (Alembic skips this file)."""
