@@ -92,6 +92,7 @@ _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _RAW_OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _GEIGER = SensorType.GEIGER.value
 _MODES = {m.value for m in GeigerMode}
+_BESIDE_READINGS = 'unexpected beside "readings"'
 
 
 def decode_readings(
@@ -103,13 +104,25 @@ def decode_readings(
     Raises :class:`SchemaViolation` naming every invalid item, or :class:`BatchTooLarge`.
     """
     try:
+        return _decode_readings(body, default_node_id, max_batch)
+    except msgspec.DecodeError as exc:
+        # Malformed JSON, found by the first decode or only by the slow path (``[1, 2`` fails
+        # validation at ``1`` before msgspec reaches the missing ``]``). Every ValidationError is
+        # handled inside, so what arrives here is a syntax error.
+        raise SchemaViolation([Issue(None, "", f"the body is not valid JSON: {exc}")]) from None
+    except RecursionError:
+        # msgspec refuses JSON nested deeper than the interpreter's recursion limit by raising
+        # RecursionError; a hostile or broken body must be a 400, never a 500.
+        raise SchemaViolation([Issue(None, "", "the body is nested too deeply")]) from None
+
+
+def _decode_readings(body: bytes, default_node_id: str | None, max_batch: int) -> list[Reading]:
+    try:
         decoded = _DECODER.decode(body)
     except msgspec.ValidationError:
         items, issues = _decode_items_one_by_one(body, max_batch)
-    except msgspec.DecodeError as exc:
-        raise SchemaViolation([Issue(None, "", f"the body is not valid JSON: {exc}")]) from None
     else:
-        items, issues = _unwrap(decoded), []
+        items, issues = _unwrap(decoded)
         if len(items) > max_batch:
             raise BatchTooLarge(len(items), max_batch)
     out: list[Reading] = []
@@ -126,16 +139,25 @@ def decode_readings(
 
 
 def _summary(issues: list[Issue]) -> str:
-    bad = len({i.index for i in issues})
+    bad = len({i.index for i in issues if i.index is not None})
+    if bad == 0:  # only the body itself is wrong (e.g. a field beside "readings")
+        return "the body is invalid; nothing was stored"
     return f"{bad} invalid reading{'s' if bad != 1 else ''}; nothing was stored"
 
 
-def _unwrap(decoded: list[WireReading] | WireReading) -> list[WireReading]:
+def _unwrap(decoded: list[WireReading] | WireReading) -> tuple[list[WireReading], list[Issue]]:
     if isinstance(decoded, list):
-        return decoded
+        return decoded, []
     if decoded.readings is not None:
-        return decoded.readings  # other fields beside "readings" are reported by normalise()
-    return [decoded]
+        # The wrapper carries nothing else: a field beside "readings" (a node_id meant for the
+        # whole batch, say) would otherwise be silently ignored. Same issue as the slow path's.
+        extra = sorted(
+            name
+            for name in decoded.__struct_fields__
+            if name != "readings" and getattr(decoded, name) is not None
+        )
+        return decoded.readings, [Issue(None, name, _BESIDE_READINGS) for name in extra]
+    return [decoded], []
 
 
 def _decode_items_one_by_one(body: bytes, max_batch: int) -> tuple[list[Any], list[Issue]]:
@@ -155,7 +177,7 @@ def _decode_items_one_by_one(body: bytes, max_batch: int) -> tuple[list[Any], li
         else:
             extra = sorted(set(obj) - {"readings"})
             for name in extra:
-                issues.append(Issue(None, name, 'unexpected beside "readings"'))
+                issues.append(Issue(None, name, _BESIDE_READINGS))
             try:
                 raw_items = _RAW_LIST.decode(obj["readings"])
             except msgspec.ValidationError:
@@ -175,16 +197,25 @@ def _decode_items_one_by_one(body: bytes, max_batch: int) -> tuple[list[Any], li
 
 
 _PATH_RE = re.compile(r"^(?P<msg>.*) - at `\$(?P<path>[^`]*)`$", re.S)
+_UNKNOWN_RE = re.compile(r"Object contains unknown field `(?P<name>.*)`", re.S)
 
 
 def _issue_from_msgspec(index: int, text: str) -> Issue:
     match = _PATH_RE.match(text)
-    if match is None:
-        return Issue(index, "", text)
-    path = match["path"].lstrip(".")
-    if path.startswith("readings"):
-        path = "readings"  # a nested wrapper inside an item
-    return Issue(index, path, match["msg"])
+    if match is not None:
+        path = match["path"].lstrip(".")
+        if path.startswith("readings"):
+            path = "readings"  # a nested wrapper inside an item
+        return Issue(index, path, match["msg"])
+    unknown = _UNKNOWN_RE.fullmatch(text)  # msgspec names no path for the item's own fields
+    if unknown is not None:
+        # name the offending field rather than "" (which would say the whole item is wrong)
+        return Issue(
+            index,
+            unknown["name"][:64],
+            "unknown field (a generic reading carries its values in payload)",
+        )
+    return Issue(index, "", text)
 
 
 def normalise(
