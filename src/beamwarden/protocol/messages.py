@@ -6,6 +6,7 @@ document); readings, the hot path, are in :mod:`.readings`.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Generic, TypeVar
@@ -14,6 +15,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -47,15 +49,42 @@ def _ip_text(value: IPv4Address | IPv6Address) -> str:
     return str(value)
 
 
+def _ip_input(value: object) -> object:
+    # pydantic would otherwise read the JSON number 1 as the address 0.0.0.1
+    if not isinstance(value, str | IPv4Address | IPv6Address):
+        raise ValueError("an IP address is text, e.g. 192.168.1.20 or fe80::1")
+    return value
+
+
+#: the start of an ISO-8601 date-time: ``2024-05-01T`` (or a space, as RFC 3339 allows)
+_ISO_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
+def _iso_timestamp(value: object) -> object:
+    # PROTOCOL.md "Time": every timestamp is ISO-8601 with a zone. pydantic on its own would also
+    # take a number (or a string of digits) as Unix seconds, and call it UTC.
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_START.match(value)):
+        return value
+    raise ValueError("must be an ISO-8601 date-time with a zone, e.g. 2024-05-01T12:00:00Z")
+
+
 Tags = Annotated[dict[TagKey, TagValue], AfterValidator(_few_tags)]
 MetricName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
 ]
 Metrics = Annotated[
-    dict[MetricName, Annotated[float, Field(allow_inf_nan=False)] | bool],
+    dict[
+        MetricName,
+        # strict: a number or a bool as sent, never the text "1.5" or "true" read as one
+        Annotated[float, Field(strict=True, allow_inf_nan=False)]
+        | Annotated[bool, Field(strict=True)],
+    ],
     AfterValidator(_few_metrics),
 ]
-IpAddress = Annotated[IPv4Address | IPv6Address, AfterValidator(_ip_text)]
+IpAddress = Annotated[
+    IPv4Address | IPv6Address, BeforeValidator(_ip_input), AfterValidator(_ip_text)
+]
+IsoTimestamp = Annotated[AwareDatetime, BeforeValidator(_iso_timestamp)]
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=False, frozen=True)
 
@@ -80,12 +109,14 @@ class Telemetry(BaseModel):
 
     node_id: Ident
     role: Ident
-    timestamp: AwareDatetime
-    uptime_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    timestamp: IsoTimestamp
+    uptime_seconds: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
     software_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     ip_address: IpAddress
     protocol_version: Annotated[str, StringConstraints(max_length=16)] | None = None
-    interval_seconds: Annotated[float, Field(ge=1, le=86_400, allow_inf_nan=False)] = 30
+    interval_seconds: Annotated[float, Field(strict=True, ge=1, le=86_400, allow_inf_nan=False)] = (
+        30
+    )
     instance_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     state: InstanceState | None = None
     metrics: Metrics = Field(default_factory=dict)
