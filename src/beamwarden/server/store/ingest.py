@@ -1,0 +1,373 @@
+"""Room: server/store (adapter). The readings hot path: the part both databases share.
+
+Imports ``beamwarden.protocol``, ``beamwarden.server.records`` and msgspec; no I/O. A group of
+batches (one ``write_readings`` call) becomes a :class:`GroupPlan`: one insert tuple per reading in
+:data:`~.schema.READING_COLUMNS` order, the reading ids grouped for deduplication, and the sensors
+the caches do not know yet. The SQLite and PostgreSQL writers do the I/O around it:
+
+1. resolve node refs missing from the cache (:meth:`IngestCache.missing_nodes`);
+2. ``GroupPlan(batches, cache)`` — the per-reading pass, kept to a few dict look-ups, one
+   ``msgspec`` encode and a loop over the payload (no per-row dicts, no SQLAlchemy constructs);
+3. in the transaction: create/lock the pending sensors and assign slots
+   (:func:`assign_slots`, then :meth:`GroupPlan.complete`); load stored ranges and keys;
+   :meth:`GroupPlan.dedup_streams` / :meth:`GroupPlan.dedup_opaque`; look up the stored readings of
+   duplicates and :meth:`GroupPlan.check_stored`; write ranges, keys and
+   :meth:`GroupPlan.accepted_rows`; commit;
+4. after the commit only, :meth:`IngestCache.adopt` the sensors created or changed (a rolled-back
+   transaction must not leave refs or slots in the cache).
+
+Numbers for the slot columns are the payload values whose class is exactly ``int`` or ``float``
+(``bool`` is an ``int`` subclass and is excluded). A sensor's field → slot map is append-only, so a
+cached map stays valid; a numeric field beyond the 8th stays only in the payload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from beamwarden.protocol import covered, is_fleet_wide, merge_ranges, parse_stream_id, ranges_of
+from beamwarden.server.records import BatchOutcome, ReadingBatch
+
+from .schema import SLOTS
+
+#: (owner, sensor_id, sensor_type); owner is the node id, or '' for a fleet-wide sensor id
+SensorKey = tuple[str, str, str]
+#: one row of ``readings`` in READING_COLUMNS order
+Row = tuple[Any, ...]
+
+_NUMBER = (int, float)
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+_NO_VALUES: tuple[None, ...] = (None,) * SLOTS
+#: most sensor ids whose fleet-wide verdict is cached (the cache is cleared beyond it)
+_FLEET_CACHE_MAX = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class SensorEntry:
+    """A sensor row as cached: its id and its field → slot map (never mutated once built)."""
+
+    ref: int
+    slots: dict[str, int]
+
+    @property
+    def full(self) -> bool:
+        return len(self.slots) >= SLOTS
+
+
+class IngestCache:
+    """In-process caches of one store: sensor refs and slots, node refs, fleet-wide verdicts."""
+
+    def __init__(self) -> None:
+        self.sensors: dict[SensorKey, SensorEntry] = {}
+        self.nodes: dict[str, int] = {}
+        self.fleet_wide: dict[str, bool] = {}
+
+    def missing_nodes(self, batches: list[ReadingBatch]) -> list[str]:
+        """Node ids named by the batches (readings' nodes and sources) without a cached ref."""
+        known = self.nodes
+        names = {b.source for b in batches}
+        for b in batches:
+            names.update([r.node_id for r in b.readings])
+        return sorted(n for n in names if n not in known)
+
+    def adopt(self, staged: dict[SensorKey, SensorEntry]) -> None:
+        """Take the sensor entries of a committed transaction (the fuller map wins)."""
+        for key, entry in staged.items():
+            old = self.sensors.get(key)
+            if old is None or len(entry.slots) >= len(old.slots):
+                self.sensors[key] = entry
+
+
+def owner_of(sensor_id: str, node_id: str) -> str:
+    return "" if is_fleet_wide(sensor_id) else node_id
+
+
+def encode_fields(slots: dict[str, int]) -> str:
+    return _encode(slots).decode()
+
+
+def decode_fields(value: Any) -> dict[str, int]:
+    """``sensors.fields`` as read by a raw driver (JSON text, bytes or an already decoded dict)."""
+    if isinstance(value, str | bytes):
+        value = _decode(value)
+    return {str(k): int(v) for k, v in dict(value or {}).items()}
+
+
+def assign_slots(slots: dict[str, int], wanted: dict[str, None]) -> dict[str, int] | None:
+    """``slots`` extended by the ``wanted`` fields (in order) while slots are free; ``None`` if
+    nothing changes. Slots are taken in order, so the next free one is ``len(slots)``."""
+    out: dict[str, int] | None = None
+    for name in wanted:
+        if name in slots or (out is not None and name in out):
+            continue
+        current = out if out is not None else slots
+        if len(current) >= SLOTS:
+            break
+        if out is None:
+            out = dict(slots)
+        out[name] = len(out)
+    return out
+
+
+def advisory_key(node_id: str, stream: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_xact_lock`` of one (node, stream)."""
+    digest = hashlib.blake2b(f"{node_id}\x00{stream}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def same_payload(a: str, b: str) -> bool:
+    return a == b or _decode(a) == _decode(b)
+
+
+class GroupPlan:
+    """One group of batches, prepared for one transaction (see the module docstring)."""
+
+    def __init__(self, batches: list[ReadingBatch], cache: IngestCache) -> None:
+        self.batches = batches
+        self.rows: list[Row | None] = []
+        #: (node_id, stream) -> [(seq, index)], in arrival order
+        self.streams: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        #: node_id -> [(reading_id, index)], in arrival order
+        self.opaque: dict[str, list[tuple[str, int]]] = {}
+        #: sensors to create or extend -> numeric field names wanting a slot, in order
+        self.pending: dict[SensorKey, dict[str, None]] = {}
+        self._pending_rows: list[tuple[int, SensorKey, Row, dict[str, Any]]] = []
+        #: 1 where the reading is a duplicate (not stored)
+        self.dup = bytearray()
+        #: duplicates of readings stored before this group: index
+        self.stored_dups: list[int] = []
+        #: reading index -> conflict (its reading id arrived with a different payload)
+        self.conflicts: set[int] = set()
+        self._build(cache)
+
+    # -- the per-reading pass -------------------------------------------------------------
+
+    def _build(self, cache: IngestCache) -> None:
+        rows = self.rows
+        append = rows.append
+        nodes = cache.nodes
+        sensors = cache.sensors
+        fleet = cache.fleet_wide
+        if len(fleet) > _FLEET_CACHE_MAX:
+            fleet.clear()
+        streams = self.streams
+        opaque = self.opaque
+        pending_rows = self._pending_rows
+        number = _NUMBER
+        encode = _encode
+        parse = parse_stream_id
+        index = 0
+        for batch in self.batches:
+            received = batch.received_us
+            source = batch.source
+            source_ref = nodes[source]
+            for reading, ts, flags in zip(batch.readings, batch.ts_us, batch.flags, strict=True):
+                node_id = reading.node_id
+                if node_id == source:
+                    node_ref = source_ref
+                    relay_ref = None
+                else:
+                    node_ref = nodes[node_id]
+                    relay_ref = source_ref
+                sensor_id = reading.sensor_id
+                wide = fleet.get(sensor_id)
+                if wide is None:
+                    wide = fleet[sensor_id] = is_fleet_wide(sensor_id)
+                key = ("" if wide else node_id, sensor_id, reading.sensor_type)
+                payload = reading.payload
+                rid = reading.reading_id
+                head = (node_ref, relay_ref, ts, received, flags, rid, encode(payload).decode())
+                entry = sensors.get(key)
+                if entry is None:
+                    append(None)
+                    pending_rows.append((index, key, head, payload))
+                    self._want(key, payload, None)
+                else:
+                    slots = entry.slots
+                    values: list[Any] | None = None
+                    missing = False
+                    for name, value in payload.items():
+                        if value.__class__ in number:
+                            slot = slots.get(name)
+                            if slot is not None:
+                                if values is None:
+                                    values = [None] * SLOTS
+                                values[slot] = value
+                            elif len(slots) < SLOTS:
+                                missing = True
+                    if missing:
+                        append(None)
+                        pending_rows.append((index, key, head, payload))
+                        self._want(key, payload, slots)
+                    elif values is None:
+                        append((entry.ref, *head, *_NO_VALUES))
+                    else:
+                        append((entry.ref, *head, *values))
+                if rid is not None:
+                    parsed = parse(rid)
+                    if parsed is None:
+                        bucket = opaque.get(node_id)
+                        if bucket is None:
+                            bucket = opaque[node_id] = []
+                        bucket.append((rid, index))
+                    else:
+                        skey = (node_id, parsed[0])
+                        seqs = streams.get(skey)
+                        if seqs is None:
+                            seqs = streams[skey] = []
+                        seqs.append((parsed[1], index))
+                index += 1
+        self.dup = bytearray(index)
+
+    def _want(self, key: SensorKey, payload: dict[str, Any], slots: dict[str, int] | None) -> None:
+        wanted = self.pending.get(key)
+        if wanted is None:
+            wanted = self.pending[key] = {}
+        for name, value in payload.items():
+            if value.__class__ in _NUMBER and (slots is None or name not in slots):
+                wanted[name] = None
+
+    def complete(self, resolved: dict[SensorKey, SensorEntry]) -> None:
+        """Build the rows left pending, with the sensors resolved in the transaction."""
+        rows = self.rows
+        for index, key, head, payload in self._pending_rows:
+            entry = resolved[key]
+            slots = entry.slots
+            values: list[Any] = [None] * SLOTS
+            for name, value in payload.items():
+                if value.__class__ in _NUMBER:
+                    slot = slots.get(name)
+                    if slot is not None:
+                        values[slot] = value
+            rows[index] = (entry.ref, *head, *values)
+        self._pending_rows = []
+
+    # -- deduplication ----------------------------------------------------------------------
+
+    def stream_bounds(self) -> list[tuple[str, str, int, int]]:
+        """Per (node, stream): the seq window whose stored ranges matter, ``[min-1, max+1]``."""
+        out = []
+        for (node_id, stream), items in self.streams.items():
+            seqs = [seq for seq, _ in items]
+            out.append((node_id, stream, min(seqs) - 1, max(seqs) + 1))
+        return out
+
+    def dedup_streams(
+        self, stored: dict[tuple[str, str], list[tuple[int, int]]]
+    ) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int, int]]]:
+        """Mark duplicates among the stream ids, given the stored ranges overlapping each stream's
+        bounds. Returns the range rows to delete ``(node, stream, lo)`` and to insert
+        ``(node, stream, lo, hi)`` (the overlapped rows, merged with what is new)."""
+        dup = self.dup
+        rows = self.rows
+        delete: list[tuple[str, str, int]] = []
+        insert: list[tuple[str, str, int, int]] = []
+        for skey, items in self.streams.items():
+            ranges = sorted(stored.get(skey, ()))
+            seen: dict[int, int] = {}
+            for seq, index in items:
+                if ranges and covered(seq, ranges):
+                    dup[index] = 1
+                    self.stored_dups.append(index)
+                    continue
+                first = seen.get(seq)
+                if first is None:
+                    seen[seq] = index
+                else:
+                    dup[index] = 1
+                    self._compare(index, rows[first])
+            if not seen:
+                continue
+            node_id, stream = skey
+            merged = merge_ranges(ranges + ranges_of(list(seen)))
+            if merged == ranges:
+                continue
+            delete.extend((node_id, stream, lo) for lo, _ in ranges)
+            insert.extend((node_id, stream, lo, hi) for lo, hi in merged)
+        return delete, insert
+
+    def dedup_opaque(self, stored: set[tuple[str, str]]) -> list[tuple[str, str, int]]:
+        """Mark duplicates among the opaque ids, given the ``(node, reading_id)`` stored within the
+        window. Returns the keys to insert (or refresh): ``(node, reading_id, received_us)``."""
+        dup = self.dup
+        rows = self.rows
+        new: list[tuple[str, str, int]] = []
+        for node_id, items in self.opaque.items():
+            seen: dict[str, int] = {}
+            for rid, index in items:
+                if (node_id, rid) in stored:
+                    dup[index] = 1
+                    self.stored_dups.append(index)
+                    continue
+                first = seen.get(rid)
+                if first is None:
+                    seen[rid] = index
+                    row = rows[index]
+                    assert row is not None
+                    new.append((node_id, rid, row[4]))
+                else:
+                    dup[index] = 1
+                    self._compare(index, rows[first])
+        return new
+
+    def _compare(self, index: int, other: Row | None) -> None:
+        row = self.rows[index]
+        assert row is not None
+        assert other is not None
+        if (
+            row[0] != other[0]  # sensor
+            or row[1] != other[1]  # node
+            or row[3] != other[3]  # ts
+            or not same_payload(row[7], other[7])
+        ):
+            self.conflicts.add(index)
+
+    def stored_keys(self) -> list[tuple[int, int, str]]:
+        """``(sensor_ref, ts_us, reading_id)`` of the duplicates of stored readings, to look up."""
+        keys = set()
+        for index in self.stored_dups:
+            row = self.rows[index]
+            assert row is not None
+            keys.add((row[0], row[3], row[6]))
+        return sorted(keys)
+
+    def check_stored(self, found: dict[tuple[int, int, str], list[tuple[int, str]]]) -> None:
+        """Given the stored ``(node_ref, payload)`` per looked-up key, mark the conflicts."""
+        for index in self.stored_dups:
+            row = self.rows[index]
+            assert row is not None
+            candidates = found.get((row[0], row[3], row[6]), ())
+            if not any(
+                node == row[1] and same_payload(payload, row[7]) for node, payload in candidates
+            ):
+                self.conflicts.add(index)
+
+    # -- results ------------------------------------------------------------------------------
+
+    def accepted_rows(self) -> list[Row]:
+        rows = self.rows
+        if not any(self.dup):
+            return rows  # type: ignore[return-value]  # complete() filled every None
+        dup = self.dup
+        return [row for index, row in enumerate(rows) if not dup[index]]  # type: ignore[misc]
+
+    def outcomes(self) -> list[BatchOutcome]:
+        out: list[BatchOutcome] = []
+        start = 0
+        dup = self.dup
+        for batch in self.batches:
+            end = start + len(batch.readings)
+            duplicates = dup.count(1, start, end)
+            conflicts: dict[str, None] = {}
+            for index in sorted(i for i in self.conflicts if start <= i < end):
+                rid = batch.readings[index - start].reading_id
+                if rid is not None:
+                    conflicts[rid] = None
+            out.append(BatchOutcome(end - start - duplicates, duplicates, tuple(conflicts)))
+            start = end
+        return out

@@ -1,0 +1,235 @@
+"""Room: server/store (adapter). SQLite's readings writer: one thread, one stdlib connection.
+
+Imports the standard library and the shared hot path (:mod:`.ingest`). A whole ``write_readings``
+group is ONE hop to this thread, which runs it synchronously on its own ``sqlite3`` connection:
+``BEGIN IMMEDIATE`` (take the write lock up front, waiting up to ``query_timeout`` for it),
+sensors, deduplication, ``executemany`` of plain tuples, ``COMMIT``. The database is in WAL mode
+with ``PRAGMA synchronous=FULL`` (by default), so a returned commit is on disk and survives a power
+cut. When the caller's ``query_timeout`` passes, the running statement is interrupted
+(``sqlite3.Connection.interrupt``), which rolls the transaction back.
+
+Only this thread touches its connection and its :class:`~.ingest.IngestCache`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from beamwarden.server.errors import NotFound
+from beamwarden.server.records import BatchOutcome, ReadingBatch
+
+from .config import StoreConfig
+from .ingest import (
+    GroupPlan,
+    IngestCache,
+    SensorEntry,
+    SensorKey,
+    assign_slots,
+    decode_fields,
+    encode_fields,
+)
+from .schema import READING_COLUMNS
+
+T = TypeVar("T")
+
+_INSERT_READINGS = (
+    f"INSERT INTO readings ({', '.join(READING_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in READING_COLUMNS)})"
+)
+_CHUNK = 500  # bound parameters per IN (...) list
+
+
+class SqliteReadingWriter:
+    """Runs readings transactions on a dedicated thread with its own ``sqlite3`` connection."""
+
+    def __init__(self, path: str, config: StoreConfig) -> None:
+        self._path = path
+        self._config = config
+        self._window_us = int(config.opaque_id_window_s * 1_000_000)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bw-sqlite-writer")
+        self._con: sqlite3.Connection | None = None
+        self._cache = IngestCache()
+
+    # -- running on the thread -------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the writer thread; past ``query_timeout`` interrupt it and raise."""
+        future = asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        try:
+            async with asyncio.timeout(self._config.query_timeout):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            con = self._con
+            if con is not None:
+                con.interrupt()  # thread-safe; the transaction is rolled back on the thread
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        con = self._con
+        if con is None:
+            con = sqlite3.connect(
+                self._path,
+                timeout=self._config.query_timeout,
+                isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
+                check_same_thread=False,  # interrupt() is called from the event loop's thread
+            )
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute(f"PRAGMA synchronous={self._config.sqlite_synchronous.upper()}")
+            except BaseException:
+                con.close()
+                raise
+            self._con = con
+        return con
+
+    # -- write_readings ----------------------------------------------------------------------
+
+    async def write(self, batches: list[ReadingBatch]) -> list[BatchOutcome]:
+        return await self._run(lambda: self._write(batches))
+
+    def _write(self, batches: list[ReadingBatch]) -> list[BatchOutcome]:
+        con = self._connect()
+        cache = self._cache
+        missing = cache.missing_nodes(batches)
+        if missing:
+            self._load_nodes(con, missing)
+        plan = GroupPlan(batches, cache)
+        now = max(b.received_us for b in batches)
+        staged: dict[SensorKey, SensorEntry] = {}
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if plan.pending:
+                staged = self._resolve_sensors(con, plan.pending, now)
+                plan.complete(staged)
+            if plan.streams:
+                self._dedup_streams(con, plan)
+            if plan.opaque:
+                since = min(b.received_us for b in batches) - self._window_us
+                self._dedup_opaque(con, plan, since)
+            if plan.stored_dups:
+                found: dict[tuple[int, int, str], list[tuple[int, str]]] = {}
+                for key in plan.stored_keys():
+                    found[key] = con.execute(
+                        "SELECT node_ref, payload FROM readings "
+                        "WHERE sensor_ref = ? AND ts_us = ? AND reading_id = ?",
+                        key,
+                    ).fetchall()
+                plan.check_stored(found)
+            rows = plan.accepted_rows()
+            if rows:
+                con.executemany(_INSERT_READINGS, rows)
+            con.execute("COMMIT")
+        except BaseException:
+            _rollback(con)
+            raise
+        cache.adopt(staged)
+        return plan.outcomes()
+
+    def _load_nodes(self, con: sqlite3.Connection, names: list[str]) -> None:
+        nodes = self._cache.nodes
+        for start in range(0, len(names), _CHUNK):
+            chunk = names[start : start + _CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            for ref, node_id in con.execute(
+                f"SELECT id, node_id FROM nodes WHERE node_id IN ({marks})", chunk
+            ):
+                nodes[node_id] = ref
+        unknown = [n for n in names if n not in nodes]
+        if unknown:
+            raise NotFound(f"unknown node(s): {', '.join(unknown[:5])}", code="unknown_node")
+
+    def _resolve_sensors(
+        self, con: sqlite3.Connection, pending: dict[SensorKey, dict[str, None]], now: int
+    ) -> dict[SensorKey, SensorEntry]:
+        keys = sorted(pending)
+        con.executemany(
+            "INSERT INTO sensors (owner, sensor_id, sensor_type, fields, created_us) "
+            "VALUES (?, ?, ?, '{}', ?) ON CONFLICT (owner, sensor_id, sensor_type) DO NOTHING",
+            [(*key, now) for key in keys],
+        )
+        out: dict[SensorKey, SensorEntry] = {}
+        for key in keys:
+            ref, fields = con.execute(
+                "SELECT id, fields FROM sensors WHERE owner = ? AND sensor_id = ? AND sensor_type = ?",
+                key,
+            ).fetchone()
+            slots = decode_fields(fields)
+            extended = assign_slots(slots, pending[key])
+            if extended is not None:
+                con.execute(
+                    "UPDATE sensors SET fields = ? WHERE id = ?", (encode_fields(extended), ref)
+                )
+                slots = extended
+            out[key] = SensorEntry(ref, slots)
+        return out
+
+    def _dedup_streams(self, con: sqlite3.Connection, plan: GroupPlan) -> None:
+        stored: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for node_id, stream, lo, hi in plan.stream_bounds():
+            stored[(node_id, stream)] = con.execute(
+                "SELECT lo, hi FROM stream_ranges "
+                "WHERE node_id = ? AND stream = ? AND hi >= ? AND lo <= ?",
+                (node_id, stream, lo, hi),
+            ).fetchall()
+        delete, insert = plan.dedup_streams(stored)
+        if delete:
+            con.executemany(
+                "DELETE FROM stream_ranges WHERE node_id = ? AND stream = ? AND lo = ?", delete
+            )
+        if insert:
+            con.executemany(
+                "INSERT INTO stream_ranges (node_id, stream, lo, hi) VALUES (?, ?, ?, ?)", insert
+            )
+
+    def _dedup_opaque(self, con: sqlite3.Connection, plan: GroupPlan, since: int) -> None:
+        stored: set[tuple[str, str]] = set()
+        for node_id, items in plan.opaque.items():
+            ids = list(dict.fromkeys(rid for rid, _ in items))
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                marks = ", ".join("?" for _ in chunk)
+                for (rid,) in con.execute(
+                    "SELECT reading_id FROM reading_keys WHERE node_id = ? AND received_us >= ? "
+                    f"AND reading_id IN ({marks})",
+                    (node_id, since, *chunk),
+                ):
+                    stored.add((node_id, rid))
+        new = plan.dedup_opaque(stored)
+        if new:
+            con.executemany(
+                "INSERT INTO reading_keys (node_id, reading_id, received_us) VALUES (?, ?, ?) "
+                "ON CONFLICT (node_id, reading_id) DO UPDATE SET received_us = excluded.received_us",
+                new,
+            )
+
+    # -- the rest ----------------------------------------------------------------------------
+
+    async def prune_reading_keys(self, before_us: int) -> int:
+        def prune() -> int:
+            con = self._connect()
+            cur = con.execute("DELETE FROM reading_keys WHERE received_us < ?", (before_us,))
+            return int(cur.rowcount)
+
+        return await self._run(prune)
+
+    async def close(self) -> None:
+        def close() -> None:
+            con, self._con = self._con, None
+            if con is not None:
+                con.close()
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, close)
+        finally:
+            await asyncio.to_thread(self._executor.shutdown, True)
+
+
+def _rollback(con: sqlite3.Connection) -> None:
+    if con.in_transaction:
+        with contextlib.suppress(sqlite3.Error):  # the first error is the one that matters
+            con.execute("ROLLBACK")
