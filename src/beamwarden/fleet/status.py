@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from beamwarden.protocol import NodeStatus
 
@@ -18,12 +18,16 @@ def node_status(
     """``online`` if age ≤ 2i, ``degraded`` if ≤ 5i, ``offline`` otherwise, ``unknown`` before any.
 
     A heartbeat "from the future" (the server's clock stepped back) counts as age 0.
+
+    The comparison is exact, in whole microseconds (``timedelta`` arithmetic): in floating point
+    ``5 * 1.005`` is ``5.0249999999999995``, which would call a node offline at exactly ``5i``.
     """
     if last_heartbeat is None:
         return NodeStatus.UNKNOWN
-    age = (now - last_heartbeat).total_seconds()
-    if age <= ONLINE_INTERVALS * interval_seconds:
+    age = now - last_heartbeat
+    interval = timedelta(seconds=interval_seconds)
+    if age <= ONLINE_INTERVALS * interval:
         return NodeStatus.ONLINE
-    if age <= DEGRADED_INTERVALS * interval_seconds:
+    if age <= DEGRADED_INTERVALS * interval:
         return NodeStatus.DEGRADED
     return NodeStatus.OFFLINE
