@@ -1073,6 +1073,13 @@ def test_any_json_value_decodes_or_violates_the_schema(value: Any) -> None:
                 assert 0 <= issue.index < n
 
 
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values, st.integers(min_value=0, max_value=300))
+def test_truncated_json_decodes_or_violates_the_schema(value: Any, cut: int) -> None:
+    # "[1, 2" fails validation at 1 before the decoder sees that the body is cut short
+    _outcome(json.dumps(value).encode()[:cut])
+
+
 # ---- generators of valid readings of each shape, with the Reading each must give ------------
 
 
