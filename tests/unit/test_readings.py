@@ -32,8 +32,10 @@ from beamwarden.protocol.readings import MAX_FIELDS, MAX_TEXT
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "readings"
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def body(obj: Any) -> bytes:
@@ -1193,7 +1195,7 @@ def logexp_items(draw: st.DrawFn) -> tuple[dict[str, Any], Reading]:
 @st.composite
 def fleet_items(draw: st.DrawFn) -> tuple[dict[str, Any], Reading]:
     wire, want = draw(common("node_id"))
-    payload = {"cps": draw(non_negative), "cpm": draw(non_negative)}
+    payload: dict[str, Any] = {"cps": draw(non_negative), "cpm": draw(non_negative)}
     if draw(st.booleans()):
         payload["counts"] = draw(st.integers(0, 2**63))
     if draw(st.booleans()):

@@ -46,7 +46,8 @@ def test_enum_values() -> None:
 
 
 def test_enums_are_strings() -> None:
-    assert NodeStatus.ONLINE == "online"
+    assert str(NodeStatus.ONLINE) == "online"
+    assert isinstance(NodeStatus.ONLINE, str)
     assert f"{SensorType.GEIGER}" == "geiger"
 
 
