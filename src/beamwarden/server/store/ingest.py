@@ -29,7 +29,7 @@ from typing import Any
 
 import msgspec
 
-from beamwarden.protocol import covered, is_fleet_wide, merge_ranges, parse_stream_id, ranges_of
+from beamwarden.protocol import covered, is_fleet_wide, merge_ranges, ranges_of
 from beamwarden.server.records import BatchOutcome, ReadingBatch
 
 from .schema import SLOTS
@@ -81,6 +81,30 @@ class IngestCache:
             old = self.sensors.get(key)
             if old is None or len(entry.slots) >= len(old.slots):
                 self.sensors[key] = entry
+
+
+def stream_seq(reading_id: str) -> tuple[str, int] | None:
+    """:func:`beamwarden.protocol.parse_stream_id` as a plain tuple, in a third of the time.
+
+    The same rule (a contract test checks that both agree on every input): the stream is
+    everything up to and including the last ``:`` or ``-``, followed by 1-18 ASCII digits
+    without a leading zero.
+    """
+    sep = reading_id.rfind(":")
+    dash = reading_id.rfind("-")
+    if dash > sep:
+        sep = dash
+    if sep <= 0:
+        return None
+    digits = reading_id[sep + 1 :]
+    if (
+        not digits.isdigit()
+        or not digits.isascii()
+        or len(digits) > 18
+        or (digits[0] == "0" and len(digits) > 1)
+    ):
+        return None
+    return reading_id[: sep + 1], int(digits)
 
 
 def owner_of(sensor_id: str, node_id: str) -> str:
@@ -160,7 +184,7 @@ class GroupPlan:
         pending_rows = self._pending_rows
         number = _NUMBER
         encode = _encode
-        parse = parse_stream_id
+        parse = stream_seq
         index = 0
         for batch in self.batches:
             received = batch.received_us
@@ -181,16 +205,12 @@ class GroupPlan:
                 key = ("" if wide else node_id, sensor_id, reading.sensor_type)
                 payload = reading.payload
                 rid = reading.reading_id
-                head = (node_ref, relay_ref, ts, received, flags, rid, encode(payload).decode())
+                text = encode(payload).decode()
                 entry = sensors.get(key)
-                if entry is None:
-                    append(None)
-                    pending_rows.append((index, key, head, payload))
-                    self._want(key, payload, None)
-                else:
+                missing = entry is None
+                if entry is not None:
                     slots = entry.slots
                     values: list[Any] | None = None
-                    missing = False
                     for name, value in payload.items():
                         if value.__class__ in number:
                             slot = slots.get(name)
@@ -201,13 +221,31 @@ class GroupPlan:
                             elif len(slots) < SLOTS:
                                 missing = True
                     if missing:
-                        append(None)
-                        pending_rows.append((index, key, head, payload))
-                        self._want(key, payload, slots)
+                        pass
                     elif values is None:
-                        append((entry.ref, *head, *_NO_VALUES))
+                        append(
+                            (entry.ref, node_ref, relay_ref, ts, received, flags, rid, text)
+                            + _NO_VALUES
+                        )
                     else:
-                        append((entry.ref, *head, *values))
+                        append(
+                            (
+                                entry.ref,
+                                node_ref,
+                                relay_ref,
+                                ts,
+                                received,
+                                flags,
+                                rid,
+                                text,
+                                *values,
+                            )
+                        )
+                if missing:
+                    append(None)
+                    head = (node_ref, relay_ref, ts, received, flags, rid, text)
+                    pending_rows.append((index, key, head, payload))
+                    self._want(key, payload, None if entry is None else entry.slots)
                 if rid is not None:
                     parsed = parse(rid)
                     if parsed is None:
