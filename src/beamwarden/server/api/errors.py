@@ -99,19 +99,30 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     )
 
 
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "IPv4Address", "IPv6Address", "datetime"})
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    """``("body", "ip_address", "function-after[...]")`` → ``ip_address``; ``("query", "limit")``
+    → ``query:limit``. Pydantic's union-member and validator tags are dropped."""
+    parts = [str(p) for p in loc if "[" not in str(p) and str(p) not in _TYPE_TAGS]
+    if parts and parts[0] == "body":
+        return ".".join(parts[1:])
+    if parts and parts[0] in ("query", "path", "header"):
+        return f"{parts[0]}:{'.'.join(parts[1:])}"
+    return ".".join(parts)
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    details = []
+    details: list[dict[str, Any]] = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ())]
-        where = loc[0] if loc else ""
-        field = ".".join(loc[1:]) if where in ("body", "query", "path", "header") else ".".join(loc)
-        details.append(
-            {
-                "field": f"{where}:{field}" if where in ("query", "path", "header") else field,
-                "message": str(err.get("msg", "invalid")),
-            }
-        )
+        detail = {
+            "field": _field_path(tuple(err.get("loc", ()))),
+            "message": str(err.get("msg", "invalid")),
+        }
+        if detail not in details:
+            details.append(detail)
     return error_response(
         400, "schema_violation", "the request does not follow the schema", details
     )

@@ -34,6 +34,7 @@ class NodeView:
     status: NodeStatus
     last_heartbeat: datetime | None
     heartbeat_age_seconds: float | None
+    interval_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,4 +210,4 @@ class NodeRegistry:
         now = self._clock.now()
         last = from_us(last_us) if last_us is not None else None
         age = max(0.0, (now - last).total_seconds()) if last is not None else None
-        return NodeView(row, node_status(last, interval, now), last, age)
+        return NodeView(row, node_status(last, interval, now), last, age, interval)
