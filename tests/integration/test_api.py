@@ -318,7 +318,7 @@ async def test_retries_are_duplicates_not_new_readings(server: Server) -> None:
     r = await server.client.post("/api/readings", json=batch, headers=auth(token))
     assert r.json() == {"accepted": 10, "duplicates": 0}
     r = await server.client.post(
-        "/api/readings", json=batch[5:] + [climate(10)], headers=auth(token)
+        "/api/readings", json=[*batch[5:], climate(10)], headers=auth(token)
     )
     assert r.json() == {"accepted": 1, "duplicates": 5}
     r = await server.client.get("/api/readings?limit=1000", headers=auth(token))

@@ -583,7 +583,7 @@ def readings_export(
         str | None, typer.Option(help="From this time on (ISO-8601; no zone: UTC).")
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Before this time (ISO-8601; default: now).")
+        str | None, typer.Option(help="Before this time (ISO-8601; no zone: UTC).")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or ndjson.")] = "csv",
     output: Annotated[str, typer.Option("--output", "-o", help="A file, or - for stdout.")] = "-",
@@ -594,15 +594,13 @@ def readings_export(
     if field is not None and FIELD_NAME_RE.fullmatch(field) is None:
         fail(f"--field is a payload field name such as temperature_c, not {field!r}")
     start, end = parse_time(since, "--since"), parse_time(until, "--until")
-    # a fixed end, so that the counting pass and the writing pass see the same readings
-    end = end or datetime.now(UTC)
     flt = ReadingFilter(
         node_id=node,
         sensor_id=sensor,
         sensor_type=sensor_type,
         field=field,
         since_us=None if start is None else to_us(start),
-        until_us=to_us(end),
+        until_us=None if end is None else to_us(end),
     )
     settings = settings_of(ctx)
     show_progress = output != "-" and sys.stderr.isatty()
@@ -670,7 +668,7 @@ async def _write_csv(
         writer.writerow([csv_value(record.get(c)) for c in columns])
         written += 1
         progress.advance(task)
-    if late:  # stored between the two passes with a timestamp before the end: say so, never hide
+    if late:  # readings stored between the two passes: say so, never hide it
         stderr.print(
             f"warning: fields that appeared during the export are not in the CSV: "
             f"{escape(', '.join(sorted(late)))}; export again (or use --format ndjson)"

@@ -146,6 +146,8 @@ async def run(
 ) -> None:
     """Serve the app and run the simulators until Ctrl-C, SIGTERM or ``duration_s``."""
     out = out or sys.stdout
+    # one line per simulated request would drown what the demo has to show
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     sock = listen(settings.host, settings.port)

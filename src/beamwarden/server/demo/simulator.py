@@ -76,9 +76,9 @@ def poisson(rng: random.Random, mean: float) -> int:
 class GeigerCounter:
     """A Geiger counter on background radiation: Poisson counts at 0.3–0.5 counts per second.
 
-    ``cpm`` is the count of the last 60 s (during the first minute, the rate so far scaled to a
-    minute), ``cps`` that rate per second, ``counts`` the counts of this sample's period, and the
-    dose rate ``cpm / 151`` µSv/h, the conversion factor of an SBM-20 tube.
+    ``cpm`` is the count of the last 60 s (the window starts full, as if the counter had been on
+    for a minute already), ``cps`` that rate per second, ``counts`` the counts of this sample's
+    period, and the dose rate ``cpm / 151`` µSv/h, the conversion factor of an SBM-20 tube.
     """
 
     sensor_type = "geiger"
@@ -96,9 +96,9 @@ class GeigerCounter:
         self._rng = rng
         self._tube_type = tube_type
         self._cpm_per_usv_h = cpm_per_usv_h
-        self._window_len = max(1, round(60 / period_s))
-        self._window: deque[int] = deque(maxlen=self._window_len)
         self._rate = rng.uniform(0.3, 0.5)
+        size = max(1, round(60 / period_s))
+        self._window = deque((poisson(rng, self._rate * period_s) for _ in range(size)), size)
 
     def sample(self) -> Payload:
         self._rate = min(0.5, max(0.3, self._rate + self._rng.gauss(0, 0.005)))
