@@ -24,10 +24,12 @@ import math
 import os
 import random
 import secrets
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 import httpx
@@ -255,6 +257,7 @@ class SimulatedNode:
         slow_retry_s: float = 30.0,
         backoff_max_s: float = 30.0,
         now: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         self.identity = identity
         self._sensors = sensors
@@ -268,6 +271,8 @@ class SimulatedNode:
         self._slow_retry_s = slow_retry_s
         self._backoff_max_s = backoff_max_s
         self._now = now
+        self._monotonic = monotonic
+        self._started = monotonic()
         self._headers = {"Authorization": f"Bearer {identity.token}"}
         self._log = logging.getLogger(f"beamwarden.demo.{identity.node_id}")
         #: a new stream per start: reading ids are "<stream>:<seq>" and never reused
@@ -276,7 +281,6 @@ class SimulatedNode:
         self._instance_id = secrets.token_hex(8)
         self._queue: deque[dict[str, Any]] = deque()
         self._registered = False
-        self._started = 0.0
         self._was_silent = False
         self._failures: dict[str, int] = {}  # per request kind: consecutive transient failures
         self._not_before: dict[str, float] = {}  # per request kind: loop time of the next try
@@ -295,14 +299,14 @@ class SimulatedNode:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then try once more to push what is queued."""
-        self._started = asyncio.get_running_loop().time()
+        self._started = self._monotonic()
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._every(self._heartbeat_s, stop, self._heartbeat))
-            tasks.create_task(self._every(self._push_every_s, stop, self._push))
+            tasks.create_task(self._every(self._heartbeat_s, stop, self.heartbeat))
+            tasks.create_task(self._every(self._push_every_s, stop, self.push))
             for sensor in self._sensors:
-                tasks.create_task(self._every(sensor.period_s, stop, self._sampler(sensor)))
+                tasks.create_task(self._every(sensor.period_s, stop, partial(self.sample, sensor)))
         self._not_before.clear()
-        await self._push()
+        await self.push()
 
     async def _every(
         self, period_s: float, stop: asyncio.Event, action: Callable[[], Awaitable[None]]
@@ -318,7 +322,7 @@ class SimulatedNode:
     def _silent(self) -> bool:
         if self._outages is None:
             return False
-        silent = self._outages.silent(asyncio.get_running_loop().time() - self._started)
+        silent = self._outages.silent(self._monotonic() - self._started)
         if silent != self._was_silent:
             self._was_silent = silent
             if silent:
@@ -327,35 +331,31 @@ class SimulatedNode:
                 self._log.info("%s is back after its outage", self.identity.node_id)
         return silent
 
-    def _sampler(self, sensor: Sensor) -> Callable[[], Awaitable[None]]:
-        async def sample() -> None:
-            payload = sensor.sample()
-            if not payload:
-                return
-            if len(self._queue) >= self._queue_max:
-                self._queue.popleft()
-                self.dropped += 1
-                self._report("queue", f"queue full ({self._queue_max}); dropping the oldest")
-            self._queue.append(
-                {
-                    "node_id": self.identity.node_id,
-                    "sensor_type": sensor.sensor_type,
-                    "sensor_id": sensor.sensor_id,
-                    "payload": payload,
-                    "timestamp": iso(self._now()),
-                    "reading_id": f"{self._stream}:{next(self._seq)}",
-                }
-            )
-
-        return sample
+    async def sample(self, sensor: Sensor) -> None:
+        """Queue one reading of ``sensor`` (the oldest is dropped, and counted, when full)."""
+        payload = sensor.sample()
+        if not payload:
+            return
+        if len(self._queue) >= self._queue_max:
+            self._queue.popleft()
+            self.dropped += 1
+            self._report("queue", f"queue full ({self._queue_max}); dropping the oldest")
+        self._queue.append(
+            {
+                "node_id": self.identity.node_id,
+                "sensor_type": sensor.sensor_type,
+                "sensor_id": sensor.sensor_id,
+                "payload": payload,
+                "timestamp": iso(self._now()),
+                "reading_id": f"{self._stream}:{next(self._seq)}",
+            }
+        )
 
     # --- requests ----------------------------------------------------------------------------
 
     def _ready(self, kind: str) -> bool:
         """Whether a request of this kind may be sent now (not silent, not waiting to retry)."""
-        return not self._silent() and asyncio.get_running_loop().time() >= self._not_before.get(
-            kind, 0.0
-        )
+        return not self._silent() and self._monotonic() >= self._not_before.get(kind, 0.0)
 
     async def _post(self, kind: str, path: str, body: Any) -> httpx.Response | None:
         """POST ``body``; a failure is reported and scheduled for a retry (then ``None``)."""
@@ -383,7 +383,7 @@ class SimulatedNode:
             delay = backoff * self._rng.uniform(0.5, 1.0)
         else:  # 401, 403, 404, 405, 409, other 4xx: a configuration problem; keep, retry slowly
             delay = self._slow_retry_s
-        self._not_before[kind] = asyncio.get_running_loop().time() + delay
+        self._not_before[kind] = self._monotonic() + delay
         self._report(kind, problem, error=status is not None and status < 500)
 
     def _report(self, kind: str, problem: str, error: bool = False) -> None:
@@ -392,7 +392,8 @@ class SimulatedNode:
             level = logging.ERROR if error else logging.WARNING
             self._log.log(level, "%s: %s: %s", self.identity.node_id, kind, problem)
 
-    async def _register(self) -> bool:
+    async def register(self) -> bool:
+        """Register once (retried by the heartbeat until it works); whether it is done."""
         if self._registered:
             return True
         if not self._ready("registration"):
@@ -414,15 +415,16 @@ class SimulatedNode:
         self._registered = response is not None
         return self._registered
 
-    async def _heartbeat(self) -> None:
-        if not await self._register() or not self._ready("telemetry"):
+    async def heartbeat(self) -> None:
+        """Send one heartbeat (after registering)."""
+        if not await self.register() or not self._ready("telemetry"):
             return
         body = Telemetry.model_validate(
             {
                 "node_id": self.identity.node_id,
                 "role": self.identity.role,
                 "timestamp": self._now(),
-                "uptime_seconds": asyncio.get_running_loop().time() - self._started,
+                "uptime_seconds": max(0.0, self._monotonic() - self._started),
                 "software_version": self.identity.software_version,
                 "ip_address": "127.0.0.1",
                 "protocol_version": CURRENT,
@@ -442,7 +444,7 @@ class SimulatedNode:
             # heartbeats are facts about now: a failed one is not resent; the next one waits
             self._retry_later("telemetry", response, _problem(response))
 
-    async def _push(self) -> None:
+    async def push(self) -> None:
         """Send the queue, a small batch at a time, until it is empty or a send fails."""
         while self._queue and self._registered and self._ready("readings"):
             batch = list(itertools.islice(self._queue, self._batch_max))
