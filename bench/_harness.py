@@ -543,6 +543,7 @@ def profiler(pid: int, out: Path | None, rate: int = 100) -> Iterator[None]:
             str(rate),
             "--format",
             "raw",
+            "--nonblocking",
             "--output",
             str(out),
         ],

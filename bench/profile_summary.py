@@ -8,14 +8,17 @@ Not a figure of its own: the ingest benchmarks call :func:`summarize` when run w
     .venv/bin/py-spy record --pid SERVER_PID --rate 100 --format raw -o /tmp/server.txt
     .venv/bin/python bench/profile_summary.py /tmp/server.txt
 
-Each sample (a stack of the server process while it runs Python, idle threads excluded) counts once,
-in the first phase of :data:`PHASES` that any of its frames belongs to, so the phases add up to
-100 %: ``store`` (our store adapter, SQLAlchemy, asyncpg, aiosqlite and its SQLite thread), then
-``parse+validate`` (``beamwarden.protocol``: msgspec decoding and normalising), ``auth``,
-``body`` (reading and un-gzipping the body), ``ingest service`` (stamping, group commit),
-``metrics+logging``, ``framework`` (FastAPI, Starlette, pydantic), ``http server`` (uvicorn,
-httptools), ``event loop`` (asyncio, uvloop) and ``other``. ``top_self`` lists the frames where the
-samples end (self time), the hot spots inside the phases.
+py-spy runs with ``--nonblocking`` (it does not pause the server); samples of waiting threads are
+dropped (:data:`IDLE_LEAF`; py-spy's own idle detection misses them). Each sample counts once, in the phase of its
+innermost frame that belongs to one of :data:`PHASES`: ``store`` (our store adapter, SQLAlchemy,
+asyncpg, aiosqlite), ``parse+validate`` (``beamwarden.protocol``, msgspec), ``auth`` (token
+lookup), ``body`` (reading and un-gzipping the body), ``ingest service`` (stamping, group commit,
+the route), ``middleware+metrics+logging`` (request id, Prometheus, logs),
+``threadpool hop (anyio)`` (FastAPI running a sync ``def`` dependency in a worker thread),
+``framework`` (FastAPI, Starlette, pydantic), ``http server`` (uvicorn, httptools), ``event loop``
+(asyncio) and ``event loop (uvloop/httptools C code)`` (no Python frame above the loop: waiting
+in epoll, or uvloop/httptools at work). The phases
+add up to 100 %. ``top_self_pct`` lists the frames where samples end (self time).
 """
 
 from __future__ import annotations
@@ -27,61 +30,121 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-#: (phase, pattern matched against one frame "function (path:line)"), by priority
+#: (phase, pattern matched against one frame "function (path:line)"; py-spy writes paths relative
+#: to their package root: "decode_readings (beamwarden/protocol/readings.py:130)")
+_P = r"[(/]"
 PHASES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "store",
-        re.compile(r"beamwarden/server/store/|/sqlalchemy/|/asyncpg/|/aiosqlite/|sqlite3"),
+        re.compile(rf"{_P}beamwarden/server/store/|{_P}(sqlalchemy|asyncpg|aiosqlite|sqlite3)/"),
     ),
-    ("parse+validate", re.compile(r"beamwarden/protocol/|/msgspec/")),
-    ("auth", re.compile(r"services/credentials\.py|api/deps\.py|hashlib")),
-    ("body", re.compile(r"api/body\.py|zlib|gzip")),
-    ("ingest service", re.compile(r"services/ingest\.py|fleet/")),
+    ("parse+validate", re.compile(rf"{_P}beamwarden/protocol/|{_P}msgspec/")),
     (
-        "metrics+logging",
+        "auth",
         re.compile(
-            r"/prometheus_client/|server/metrics\.py|/logging/|server/logs\.py|api/middleware\.py"
+            rf"{_P}beamwarden/server/services/credentials\.py|^(get_principal|presented_token) "
+            rf"|{_P}hashlib\.py|{_P}fastapi/security/"
         ),
     ),
-    ("framework", re.compile(r"/fastapi/|/starlette/|/pydantic|/anyio/")),
-    ("http server", re.compile(r"/uvicorn/|/httptools/|/h11/")),
-    ("event loop", re.compile(r"/asyncio/|uvloop|selectors\.py")),
+    ("body", re.compile(rf"{_P}beamwarden/server/api/body\.py|{_P}(zlib|gzip)")),
+    (
+        "ingest service",
+        re.compile(
+            rf"{_P}beamwarden/server/services/ingest\.py|{_P}beamwarden/fleet/"
+            rf"|{_P}beamwarden/server/api/readings\.py|{_P}beamwarden/server/records\.py"
+        ),
+    ),
+    (
+        "middleware+metrics+logging",
+        re.compile(
+            rf"{_P}prometheus_client/|{_P}beamwarden/server/(metrics|logs|context)\.py"
+            rf"|{_P}logging/|{_P}beamwarden/server/api/middleware\.py|{_P}uuid\.py"
+        ),
+    ),
+    (
+        "threadpool hop (anyio)",
+        re.compile(rf"{_P}anyio/|{_P}concurrent/futures/|{_P}threading\.py|{_P}queue\.py"),
+    ),
+    (
+        "framework",
+        re.compile(rf"{_P}(fastapi|starlette|pydantic|pydantic_core)/|{_P}(typing|inspect)\.py"),
+    ),
+    ("http server", re.compile(rf"{_P}(uvicorn|httptools|h11)/")),
+    ("event loop", re.compile(rf"{_P}(asyncio|uvloop)/|{_P}selectors\.py")),
 )
+#: the frames every sample of the serving thread starts with (the CLI, uvicorn.run, the loop)
+_ROOT_END = "Runner.run (asyncio/runners.py"
 
 
-def _frame_file(frame: str) -> str:
-    return frame.rsplit("(", 1)[-1]
+def _strip_root(frames: list[str]) -> list[str]:
+    for i, frame in enumerate(frames):
+        if _ROOT_END in frame:
+            return frames[i + 1 :]
+    return frames
 
 
 def phase_of(frames: list[str]) -> str:
-    files = [_frame_file(f) for f in frames]
-    for name, pattern in PHASES:
-        if any(pattern.search(f) for f in files):
-            return name
+    """The phase of the innermost frame that belongs to one (the leaf first)."""
+    frames = _strip_root(frames)
+    if not frames:
+        return LOOP_C
+    for frame in reversed(frames):
+        short = _short(frame)
+        for name, pattern in PHASES:
+            if pattern.search(short):
+                return name
     return "other"
 
 
+def _short(frame: str) -> str:
+    func, _, where = frame.strip().partition(" (")
+    where = re.sub(r"^.*/(site-packages|src|lib/python[0-9.]+)/", "", where)
+    return f"{func} ({where}" if where else func
+
+
+#: leaves of threads that wait (a worker thread's queue, the aiosqlite thread between calls)
+IDLE_LEAF = re.compile(
+    r"^(Condition\.wait \(threading\.py|Queue\.get \(queue\.py"
+    r"|_worker \(concurrent/futures/thread\.py:81"
+    r"|_connection_worker_thread \(aiosqlite/core\.py:59)"
+)
+LOOP_C = "event loop (uvloop/httptools C code)"
+
+
 def summarize(path: Path, top: int = 12) -> dict[str, Any]:
-    """Phase shares (%) and the hottest self frames of a ``py-spy --format raw`` file."""
+    """Phase shares (%) and the hottest self frames of a ``py-spy record --format raw`` file.
+
+    Samples of waiting threads (:data:`IDLE_LEAF`) are dropped; the shares are of the rest.
+    ``serving_thread_busy_pct``: the share of the serving thread's samples that are in Python
+    code (the rest are in uvloop's C code: waiting in epoll, or parsing and writing sockets).
+    """
     phases: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
-    total = 0
+    total = idle = main = main_loop = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, sep, count_text = line.rpartition(" ")
         if not sep or not count_text.isdigit():
             continue
         count = int(count_text)
         frames = stack.split(";")
+        leaf = _short(frames[-1])
+        if IDLE_LEAF.match(leaf):
+            idle += count
+            continue
         total += count
-        phases[phase_of(frames)] += count
-        func, _, where = frames[-1].strip().partition(" (")
-        where = re.sub(r"^.*/(site-packages|src|lib/python[0-9.]+)/", "", where)
-        leaves[f"{func} ({where}" if where else func] += count
+        phase = phase_of(frames)
+        if any(_ROOT_END in f for f in frames):
+            main += count
+            main_loop += count if phase == LOOP_C else 0
+        phases[phase] += count
+        leaves[leaf] += count
     if total == 0:
-        return {"samples": 0}
+        return {"samples": 0, "idle_samples": idle}
     return {
         "file": str(path),
         "samples": total,
+        "idle_samples": idle,
+        "serving_thread_busy_pct": round(100 * (main - main_loop) / main, 1) if main else None,
         "phases_pct": {k: round(100 * v / total, 1) for k, v in phases.most_common()},
         "top_self_pct": [[k, round(100 * v / total, 1)] for k, v in leaves.most_common(top)],
     }
