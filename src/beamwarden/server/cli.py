@@ -101,7 +101,6 @@ app.add_typer(nodes_app, name="nodes")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(readings_app, name="readings")
 
-stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -192,6 +191,12 @@ def when(us: int | None) -> str:
 def new_table(*columns: str) -> Table:
     """A table whose cells fold rather than lose text when the terminal is narrow."""
     return Table(*(Column(c, overflow="fold") for c in columns))
+
+
+def show(table: Table) -> None:
+    """Print a table on stdout: as wide as the terminal, or as wide as it needs into a pipe."""
+    wide = None if sys.stdout.isatty() else 1000  # rich would otherwise fold at 80 columns
+    Console(highlight=False, width=wide).print(table)
 
 
 def iso(moment: datetime) -> str:
@@ -339,7 +344,7 @@ def nodes_list(ctx: typer.Context) -> None:
             escape(row.ip_address or ""),
             escape(row.software_version or ""),
         )
-    stdout.print(table)
+    show(table)
     if not views:
         stderr.print("no nodes yet: add one with `beamwarden nodes add NODE --role ROLE`")
 
@@ -395,7 +400,7 @@ def nodes_show(ctx: typer.Context, node: Annotated[str, typer.Argument()]) -> No
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
         table.add_row(f"[bold]{name}[/]", escape("" if value is None else str(value)))
-    stdout.print(table)
+    show(table)
 
 
 @nodes_app.command("revoke")
@@ -486,7 +491,7 @@ def tokens_list(ctx: typer.Context) -> None:
             when(row.revoked_us),
             style="dim" if row.revoked_us is not None else None,
         )
-    stdout.print(table)
+    show(table)
 
 
 @tokens_app.command("revoke")
