@@ -114,7 +114,7 @@ class _Options:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr, then exit with ``code``."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
     raise typer.Exit(code)
 
 

@@ -164,9 +164,12 @@ async def run(
         )
     )
 
+    simulators: list[asyncio.Task[None]] = []
+
     def on_signal() -> None:
-        if stop.is_set():  # a second Ctrl-C: stop without waiting for open connections
-            server.force_exit = True
+        if stop.is_set():  # a second Ctrl-C: do not wait for the simulators' last push
+            for task in simulators:
+                task.cancel()
         stop.set()
 
     for sig in _SIGNALS:
@@ -190,9 +193,9 @@ async def run(
                 )
                 for n in plan.nodes
             ]
-            simulators = [
+            simulators.extend(
                 asyncio.create_task(node.run(stop), name=node.identity.node_id) for node in nodes
-            ]
+            )
             print(banner(url, plan, settings.database_url), file=out, flush=True)
             if duration_s is not None:
                 loop.call_later(duration_s, stop.set)
