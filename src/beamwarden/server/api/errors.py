@@ -85,6 +85,10 @@ async def _server_error(request: Request, exc: Exception) -> Response:
         return error_response(413, exc.code, exc.message)
     if isinstance(exc, UnsupportedEncoding):
         return error_response(415, exc.code, exc.message)
+    if isinstance(exc, StoreUnavailable):
+        services = getattr(request.app.state, "services", None)
+        if services is not None:
+            services.metrics.db_errors.labels("request").inc()
     for kind, status in _STATUS:
         if isinstance(exc, kind):
             headers = None
