@@ -661,6 +661,10 @@ async def test_ninth_numeric_field_lives_in_the_payload_and_still_has_a_series(
     assert await slots_of(store, "geiger-0") == {f"f{i}": i for i in range(8)}
     assert await store.count_readings(ReadingFilter(field="f8")) == 4
     assert await store.count_readings(ReadingFilter(field="f7")) == 3
+    assert await store.count_readings(ReadingFilter(field="f1")) == 3
+    # a slotted field carried as text is still found
+    await store.write_readings([batch([reading(payload={"f1": "n/a"}, sensor_type="many")])])
+    assert await store.count_readings(ReadingFilter(field="f1")) == 4
     assert await store.count_readings(ReadingFilter(field="f10")) == 0
 
     def query(field: str) -> SeriesQuery:
@@ -681,6 +685,21 @@ async def test_ninth_numeric_field_lives_in_the_payload_and_still_has_a_series(
         SeriesRow(BASE + 60 * S, {"avg": 20.0, "min": 20.0, "max": 20.0, "count": 1, "sum": 20.0}),
     ]
     assert await store.series(query("f10")) == []
+
+
+async def test_huge_integers_are_kept_in_the_payload(store: SqlStore) -> None:
+    """JSON integers beyond int64 (or beyond a double) must not fail the group."""
+    await nodes(store, "node-1")
+    big = 2**64 - 1
+    huge = 10**400
+    first = reading(payload={"a": big, "b": huge, "c": 1})
+    second = reading(payload={"a": 2, "b": huge})
+    assert await store.write_readings([batch([first, second])]) == [BatchOutcome(2, 0)]
+    rows = await all_readings(store)
+    assert [r.payload for r in rows] == [{"a": big, "b": huge, "c": 1}, {"a": 2, "b": huge}]
+    query = SeriesQuery("node-1", "geiger-0", "a", BASE, BASE + 60 * S, 60 * S, ("max",), 10)
+    assert await store.series(query) == [SeriesRow(BASE, {"max": float(big)})]
+    assert await store.count_readings(ReadingFilter(field="b")) == 2  # slotted, never a double
 
 
 async def test_slots_survive_a_new_store_instance(

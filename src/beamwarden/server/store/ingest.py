@@ -17,12 +17,14 @@ the caches do not know yet. The SQLite and PostgreSQL writers do the I/O around 
    transaction must not leave refs or slots in the cache).
 
 Numbers for the slot columns are the payload values whose class is exactly ``int`` or ``float``
-(``bool`` is an ``int`` subclass and is excluded). A sensor's field → slot map is append-only, so a
+(``bool`` is an ``int`` subclass and is excluded), stored as doubles; an integer too large for a
+double (JSON allows it) stays only in the payload rather than failing the whole group. A sensor's field → slot map is append-only, so a
 cached map stays valid; a numeric field beyond the 8th stays only in the payload.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -217,15 +219,27 @@ class GroupPlan:
                             if slot is not None:
                                 if values is None:
                                     values = [None] * SLOTS
-                                values[slot] = value
+                                try:  # noqa: SIM105 (a try is free here, suppress() is not)
+                                    values[slot] = value + 0.0  # a double, as the column keeps it
+                                except OverflowError:
+                                    pass  # an int beyond a double: only in the payload
                             elif len(slots) < SLOTS:
                                 missing = True
                     if missing:
                         pass
                     elif values is None:
                         append(
-                            (entry.ref, node_ref, relay_ref, ts, received, flags, rid, text)
-                            + _NO_VALUES
+                            (
+                                entry.ref,
+                                node_ref,
+                                relay_ref,
+                                ts,
+                                received,
+                                flags,
+                                rid,
+                                text,
+                                *_NO_VALUES,
+                            )
                         )
                     else:
                         append(
@@ -281,7 +295,8 @@ class GroupPlan:
                 if value.__class__ in _NUMBER:
                     slot = slots.get(name)
                     if slot is not None:
-                        values[slot] = value
+                        with contextlib.suppress(OverflowError):
+                            values[slot] = value + 0.0
             rows[index] = (entry.ref, *head, *values)
         self._pending_rows = []
 

@@ -13,7 +13,7 @@ dead connections, so the store recovers by itself when the database comes back.
 Readings are found through the one index ``(sensor_ref, ts_us)``: a filter on node, sensor id,
 sensor type or field is first turned into the set of sensor refs it can match (the ``sensors``
 table is small), and a field filter becomes ``v<slot> IS NOT NULL`` for sensors that give the field
-a slot, a JSON test otherwise. (A slotted field that a reading carries as text is not matched.)
+a slot (or, for the rare reading carrying that field as text, a JSON test), a JSON test otherwise.
 """
 
 from __future__ import annotations
@@ -310,8 +310,10 @@ class SqlStore:
                 unslotted.append(ref)
             else:
                 by_slot.setdefault(slot, []).append(ref)
+        has = self._json_has(field)
         terms: list[ColumnElement[bool]] = [
-            and_(_R.sensor_ref.in_(refs), _VALUE_COLUMNS[slot].is_not(None))
+            # the slot answers for numbers; the payload for the rare text value of the field
+            and_(_R.sensor_ref.in_(refs), or_(_VALUE_COLUMNS[slot].is_not(None), has))
             for slot, refs in sorted(by_slot.items())
         ]
         if unslotted:
@@ -319,7 +321,7 @@ class SqlStore:
                 in_sensors = _R.sensor_ref.in_(unslotted)
             else:  # every sensor is a candidate: name the (few) slotted ones instead
                 in_sensors = _R.sensor_ref.not_in([r for refs in by_slot.values() for r in refs])
-            terms.append(and_(in_sensors, self._json_has(field)))
+            terms.append(and_(in_sensors, has))
         where.append(or_(*terms) if terms else false())
         return where
 
