@@ -534,3 +534,12 @@ def test_serve_answers_and_stops_cleanly(db_url: str, sig: signal.Signals) -> No
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_commands_do_not_migrate_when_migrate_on_start_is_off(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BEAMWARDEN_MIGRATE_ON_START", "false")
+    assert "database" in refused(cli, "nodes", "list")
+    ok(cli, "migrate")
+    ok(cli, "nodes", "add", "pi-01", "--role", "pi-log")

@@ -143,9 +143,11 @@ def safe_url(url: str) -> str:
 
 @contextlib.asynccontextmanager
 async def open_services(settings: ServerSettings) -> AsyncIterator[Services]:
-    """Migrate the database, open the store, build the services; close the store at the end."""
+    """Migrate the database (unless ``migrate_on_start`` is off), open the store, build the
+    services; close the store at the end."""
     try:
-        await asyncio.to_thread(upgrade, settings.database_url)
+        if settings.migrate_on_start:
+            await asyncio.to_thread(upgrade, settings.database_url)
     except ServerError:
         raise
     except Exception as exc:  # the database is down, unreachable, or the URL is wrong
