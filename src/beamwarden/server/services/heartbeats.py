@@ -98,6 +98,12 @@ class HeartbeatService:
 
     def _drop_oldest(self, buffer: deque[Heartbeat]) -> None:
         buffer.popleft()
+        if self.dropped % 10_000 == 0:
+            log.warning(
+                "heartbeat buffer full (%d): dropping the oldest; %d dropped so far",
+                self._buffer_max,
+                self.dropped + 1,
+            )
         self.dropped += 1
         self._metrics.heartbeats_dropped.inc()
 
