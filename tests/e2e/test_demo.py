@@ -513,3 +513,15 @@ async def test_the_queue_is_bounded_and_counts_what_it_drops(client: httpx.Async
     await queue_readings(node, 5)
     assert node.queued == 3
     assert node.dropped == 2
+
+
+async def test_400_naming_no_item_of_the_batch_sets_the_whole_batch_aside(
+    node: SimulatedNode, fake: Fake
+) -> None:
+    await node.heartbeat()
+    await queue_readings(node, 2)
+    fake.script("/api/readings", error(400, details=[{"index": 7, "field": "", "message": "?"}]))
+    await node.push()
+    assert len(fake.sent("/api/readings")) == 1, "never resent as it is"
+    assert node.queued == 0
+    assert node.refused == 2

@@ -283,7 +283,7 @@ class SimulatedNode:
         self._registered = False
         self._was_silent = False
         self._failures: dict[str, int] = {}  # per request kind: consecutive transient failures
-        self._not_before: dict[str, float] = {}  # per request kind: loop time of the next try
+        self._not_before: dict[str, float] = {}  # per request kind: monotonic time of the next try
         self._problems: dict[str, str] = {}  # per request kind: the problem last reported
         self.sent = 0
         """Readings the server acknowledged (stored or duplicate)."""
@@ -468,16 +468,16 @@ class SimulatedNode:
         error = _error(response)
         named: dict[int, str] = {}
         for detail in error.get("details") or []:
-            if isinstance(detail, dict) and isinstance(detail.get("index"), int):
-                named[detail["index"]] = f"{detail.get('field', '')}: {detail.get('message', '')}"
+            index = detail.get("index") if isinstance(detail, dict) else None
+            if isinstance(index, int) and 0 <= index < len(batch):
+                named[index] = f"{detail.get('field', '')}: {detail.get('message', '')}"
         if not named:  # the body as a whole was refused: nothing in it can be sent as it is
             named = dict.fromkeys(range(len(batch)), str(error.get("message", "")))
         for _ in batch:
             self._queue.popleft()
         self._queue.extendleft(reversed([r for i, r in enumerate(batch) if i not in named]))
         for index, reason in named.items():
-            if 0 <= index < len(batch):
-                self.dead_letters.append((batch[index], reason))
+            self.dead_letters.append((batch[index], reason))
         self.refused += len(named)
         self._log.error(
             "%s: the server refused %d readings as invalid; set aside: %s",
