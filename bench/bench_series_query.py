@@ -32,6 +32,7 @@ Run (prints ONE JSON line; progress on stderr):
     .venv/bin/python bench/bench_series_query.py --readings 1000000 --backends sqlite
     .venv/bin/python bench/bench_series_query.py --rebuild          # ignore the cache
     .venv/bin/python bench/bench_series_query.py --drop-cache       # remove the cache and exit
+    .venv/bin/python bench/bench_series_query.py --profile /tmp/prof --runs 1 --queries 100
 """
 
 from __future__ import annotations
@@ -412,11 +413,23 @@ def bench_backend(
             with h.serve(db, extra_env) as server:
                 if token is None:
                     token = h.user_token(server.env, "read")
-                run = query_run(server, token, args.queries)
+                out = None
+                if args.profile is not None and i == 0:
+                    out = args.profile / f"series_query-{backend}.txt"
+                with h.profiler(server.pid, out):
+                    run = query_run(server, token, args.queries)
             h.log(f"series:{backend}:{i + 1}: median {run['median_ms']} ms ({run['pages']} pages)")
             runs.append(run)
     med = h.medians(runs, ("median_ms", "p90_ms", "max_ms", "first_page_median_ms"))
+    profile: dict[str, Any] = {}
+    if args.profile is not None:
+        import profile_summary
+
+        path = args.profile / f"series_query-{backend}.txt"
+        if path.exists():
+            profile = {"profile": profile_summary.summarize(path)}
     return {
+        **profile,
         "median": med,
         "bars": {"median_ms": f"< {BAR_MS:g}"},
         "meets_bars": med["median_ms"] is not None and med["median_ms"] < BAR_MS,
@@ -437,6 +450,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached databases")
     p.add_argument("--drop-cache", action="store_true", help="remove the cache and exit")
     p.add_argument("--env", action="append", default=[], metavar="BEAMWARDEN_X=V")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="sample the server's first run with py-spy into DIR",
+    )
     args = p.parse_args(argv)
     if args.drop_cache:
         h.emit(drop_cache())
