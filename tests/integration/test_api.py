@@ -191,10 +191,14 @@ async def test_heartbeats_drive_status_on_the_servers_clock(server: Server) -> N
     token = await server.node()
     r = await server.client.get("/api/nodes/node-1", headers=auth(token))
     assert r.json()["status"] == "unknown"
-    r = await server.client.post("/api/telemetry", json=beat(), headers=auth(token))
+    r = await server.client.post(
+        "/api/telemetry", json=beat(state="active", instance_id="i-1"), headers=auth(token)
+    )
     assert r.status_code == 202, r.text
     node = (await server.client.get("/api/nodes/node-1", headers=auth(token))).json()
     assert node["status"] == "online"
+    assert node["state"] == "active"  # before the heartbeat is written, too
+    assert node["instance_id"] == "i-1"
     assert node["interval_seconds"] == 10
     server.clock.advance(21)
     node = (await server.client.get("/api/nodes/node-1", headers=auth(token))).json()
@@ -559,6 +563,7 @@ async def test_series_buckets(server: Server) -> None:
     assert r.status_code == 200, r.text
     items = r.json()["items"]
     assert [i["count"] for i in items] == [3, 3, 3]
+    assert set(items[0]) == {"t", "avg", "min", "max", "count"}  # only what was asked for
     assert [i["min"] for i in items] == [20.0, 80.0, 140.0]
     assert items[0]["avg"] == pytest.approx(40.0)
     assert items[0]["t"].startswith("2026-11-22T12:00:00")

@@ -101,7 +101,7 @@ class FlakyNodeStore:
 
 class KnownNodes:
     def __init__(self) -> None:
-        self.last_seen: dict[str, tuple[int, float]] = {}
+        self.last_seen: dict[str, Heartbeat] = {}
 
     async def exists(self, node_id: str) -> bool:
         return True

@@ -216,8 +216,6 @@ class SeriesBucket(BaseModel):
     max: float | None = None
     count: int | None = None
     sum: float | None = None
-    first: float | None = None
-    last: float | None = None
 
 
 class Event(BaseModel):

@@ -18,6 +18,7 @@ router = APIRouter(tags=["readings"])
 @router.get(
     "/api/series",
     response_model=Page[SeriesBucket],
+    response_model_exclude_none=True,
     summary="One numeric field of one sensor in time buckets (default: the last 24 h)",
 )
 async def get_series(

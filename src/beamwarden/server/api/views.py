@@ -32,7 +32,7 @@ def node_record(view: NodeView) -> NodeRecord:
         created_at=from_us(row.created_us),
         last_heartbeat_at=view.last_heartbeat,
         heartbeat_age_seconds=view.heartbeat_age_seconds,
-        interval_seconds=view.interval_seconds,
+        interval_seconds=row.interval_seconds,
         uptime_seconds=row.uptime_seconds,
         instance_id=row.instance_id,
         state=row.state,

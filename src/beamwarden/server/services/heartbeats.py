@@ -87,7 +87,7 @@ class HeartbeatService:
         if len(self._buffer) >= self._buffer_max:
             self._drop_oldest(self._buffer)
         self._buffer.append(beat)
-        self._registry.last_seen[msg.node_id] = (received_us, msg.interval_seconds)
+        self._registry.last_seen[msg.node_id] = beat
         self._metrics.heartbeats.inc()
         self._metrics.heartbeat_buffer.set(len(self._buffer))
         return verdict.warning

@@ -6,13 +6,14 @@ The inventory on the server is the authority: a node's registration replaces wha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from beamwarden.fleet import node_status
 from beamwarden.protocol import NodeStatus, Registration, Scope
 from beamwarden.server.errors import AlreadyExists, Forbidden, NotFound
 from beamwarden.server.records import (
+    Heartbeat,
     NodeRow,
     OperatorFields,
     Principal,
@@ -34,7 +35,6 @@ class NodeView:
     status: NodeStatus
     last_heartbeat: datetime | None
     heartbeat_age_seconds: float | None
-    interval_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +51,15 @@ class NodeRegistry:
         credentials: Credentials,
         activity: ActivityLog,
         clock: Clock,
-        last_seen: dict[str, tuple[int, float]] | None = None,
+        last_seen: dict[str, Heartbeat] | None = None,
     ):
         self._store = store
         self._credentials = credentials
         self._activity = activity
         self._clock = clock
-        #: node_id → (last heartbeat in epoch µs, interval s), fresher than the database while the
-        #: heartbeat service has not flushed; kept by that service
-        self.last_seen: dict[str, tuple[int, float]] = last_seen if last_seen is not None else {}
+        #: node_id → its latest heartbeat, fresher than the database until the heartbeat service
+        #: has flushed it; kept by that service
+        self.last_seen: dict[str, Heartbeat] = last_seen if last_seen is not None else {}
         self._known: set[str] = set()
 
     # --- operator actions (CLI, admin API) ---------------------------------------------------
@@ -203,11 +203,22 @@ class NodeRegistry:
         return True
 
     def view(self, row: NodeRow) -> NodeView:
-        last_us, interval = row.last_heartbeat_us, row.interval_seconds
-        pending = self.last_seen.get(row.node_id)
-        if pending is not None and (last_us is None or pending[0] > last_us):
-            last_us, interval = pending
+        beat = self.last_seen.get(row.node_id)
+        if beat is not None and (
+            row.last_heartbeat_us is None or beat.received_us > row.last_heartbeat_us
+        ):
+            row = replace(
+                row,
+                last_heartbeat_us=beat.received_us,
+                interval_seconds=beat.interval_seconds,
+                uptime_seconds=beat.uptime_seconds,
+                instance_id=beat.instance_id,
+                state=beat.state,
+                protocol_version=beat.protocol_version,
+                clock_offset_seconds=beat.clock_offset_seconds,
+                clock_samples=beat.clock_samples,
+            )
         now = self._clock.now()
-        last = from_us(last_us) if last_us is not None else None
+        last = from_us(row.last_heartbeat_us) if row.last_heartbeat_us is not None else None
         age = max(0.0, (now - last).total_seconds()) if last is not None else None
-        return NodeView(row, node_status(last, interval, now), last, age, interval)
+        return NodeView(row, node_status(last, row.interval_seconds, now), last, age)
