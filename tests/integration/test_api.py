@@ -640,6 +640,7 @@ async def test_metrics_from_loopback_and_with_a_token(server: Server) -> None:
     assert "beamwarden_readings_accepted_total 1.0" in text
     assert 'beamwarden_nodes{status="unknown"} 1.0' in text
     assert "beamwarden_http_request_duration_seconds_bucket" in text
+    assert 'route="/api/readings",status="200"' in text
     import httpx
 
     remote = httpx.AsyncClient(

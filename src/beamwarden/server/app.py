@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from beamwarden import __version__
+from beamwarden.protocol import IngestResult
 from beamwarden.server.api import events, health, metrics, nodes, readings, series, telemetry
 from beamwarden.server.api.errors import install_error_handlers
 from beamwarden.server.api.middleware import RequestContext
@@ -123,6 +124,9 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
         version=__version__,
         summary="Fleet control plane and ingestion for sensor nodes (wire protocol v1)",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry hooks look up the global providers on every request;
+        # our metrics are Prometheus (/metrics), so they stay off (a fifth of a small request).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.backend = backend_name(settings.database_url)
@@ -136,9 +140,15 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
             schema = get_openapi(
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(
-                readings.READINGS_COMPONENTS
-            )
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(readings.READINGS_COMPONENTS)
+            components["schemas"]["IngestResult"] = IngestResult.model_json_schema()
+            components.setdefault("securitySchemes", {})["HTTPBearer"] = {
+                "type": "http",
+                "scheme": "bearer",
+            }
+            for path, item in readings.openapi_paths().items():
+                schema["paths"].setdefault(path, {}).update(item)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from beamwarden.protocol import BatchTooLarge, SchemaViolation, UnsupportedProtocolVersion
+from beamwarden.server.api.body import BodyTooLarge, UnsupportedEncoding
 from beamwarden.server.context import current_request_id
 from beamwarden.server.errors import (
     AlreadyExists,
@@ -27,6 +28,7 @@ from beamwarden.server.errors import (
     StoreUnavailable,
     Unauthenticated,
 )
+from beamwarden.server.metrics import ServerMetrics
 from beamwarden.server.services.ingest import Overloaded
 
 log = logging.getLogger("beamwarden.api")
@@ -40,14 +42,6 @@ _STATUS: list[tuple[type[ServerError], int]] = [
     (Forbidden, 403),
     (InvalidRequest, 400),
 ]
-
-
-class BodyTooLarge(ServerError):
-    code = "body_too_large"
-
-
-class UnsupportedEncoding(ServerError):
-    code = "unsupported_content_encoding"
 
 
 def error_response(
@@ -67,40 +61,41 @@ def error_response(
     return Response(orjson.dumps(body), status, out_headers, media_type="application/json")
 
 
-async def _schema_violation(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, SchemaViolation)
-    details = [issue.as_dict() for issue in exc.issues]
-    if isinstance(exc, BatchTooLarge):
-        return error_response(413, "batch_too_large", exc.message, details)
-    return error_response(400, "schema_violation", exc.message, details)
-
-
-async def _unsupported_version(request: Request, exc: Exception) -> Response:
-    return error_response(400, "unsupported_protocol_version", str(exc))
-
-
-async def _server_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ServerError)
+def response_for(exc: Exception, metrics: ServerMetrics | None = None) -> Response:
+    """The error answer for an exception of the protocol or the server (500 for anything else)."""
+    if isinstance(exc, SchemaViolation):
+        details = [issue.as_dict() for issue in exc.issues]
+        if isinstance(exc, BatchTooLarge):
+            return error_response(413, "batch_too_large", exc.message, details)
+        return error_response(400, "schema_violation", exc.message, details)
+    if isinstance(exc, UnsupportedProtocolVersion):
+        return error_response(400, "unsupported_protocol_version", str(exc))
     if isinstance(exc, BodyTooLarge):
         return error_response(413, exc.code, exc.message)
     if isinstance(exc, UnsupportedEncoding):
         return error_response(415, exc.code, exc.message)
-    if isinstance(exc, StoreUnavailable):
-        services = getattr(request.app.state, "services", None)
-        if services is not None:
-            services.metrics.db_errors.labels("request").inc()
-    for kind, status in _STATUS:
-        if isinstance(exc, kind):
-            headers = None
-            if isinstance(exc, StoreUnavailable | Overloaded):
-                headers = {"Retry-After": str(exc.retry_after)}
-            if isinstance(exc, Unauthenticated):
-                headers = {"WWW-Authenticate": "Bearer"}
-            return error_response(status, exc.code, exc.message, headers=headers)
-    log.error("unmapped server error %s: %s", type(exc).__name__, exc)
+    if isinstance(exc, ServerError):
+        if isinstance(exc, StoreUnavailable) and metrics is not None:
+            metrics.db_errors.labels("request").inc()
+        for kind, status in _STATUS:
+            if isinstance(exc, kind):
+                headers = None
+                if isinstance(exc, StoreUnavailable | Overloaded):
+                    headers = {"Retry-After": str(exc.retry_after)}
+                if isinstance(exc, Unauthenticated):
+                    headers = {"WWW-Authenticate": "Bearer"}
+                return error_response(status, exc.code, exc.message, headers=headers)
+        log.error("unmapped server error %s: %s", type(exc).__name__, exc)
+    else:
+        log.error("unhandled error", exc_info=exc)
     return error_response(
         500, "internal_error", "the server failed; the request id helps find out why"
     )
+
+
+async def _known_error(request: Request, exc: Exception) -> Response:
+    services = getattr(request.app.state, "services", None)
+    return response_for(exc, services.metrics if services is not None else None)
 
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "IPv4Address", "IPv6Address", "datetime"})
@@ -150,9 +145,9 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(SchemaViolation, _schema_violation)
-    app.add_exception_handler(UnsupportedProtocolVersion, _unsupported_version)
-    app.add_exception_handler(ServerError, _server_error)
+    app.add_exception_handler(SchemaViolation, _known_error)
+    app.add_exception_handler(UnsupportedProtocolVersion, _known_error)
+    app.add_exception_handler(ServerError, _known_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from beamwarden.protocol import IngestResult, Page, StoredReading, WireReading
-from beamwarden.server.api.body import read_body
-from beamwarden.server.api.deps import CursorQuery, LimitDep, PrincipalDep, ServicesDep, SettingsDep
+from beamwarden.protocol import Page, StoredReading, WireReading
+from beamwarden.server.api.deps import (
+    CursorQuery,
+    LimitDep,
+    PrincipalDep,
+    ServicesDep,
+)
 from beamwarden.server.api.views import stored_reading
 from beamwarden.server.errors import Forbidden
 from beamwarden.server.records import ReadingFilter, to_us
@@ -44,41 +47,37 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _ingest(
-    request: Request, services: ServicesDep, settings: SettingsDep, principal: PrincipalDep
-) -> Response:
-    body = await read_body(request, settings.max_body_bytes)
-    outcome = await services.ingest.ingest(principal, body)
-    return Response(
-        b'{"accepted":%d,"duplicates":%d}' % (outcome.accepted, outcome.duplicates),
-        media_type="application/json",
-    )
+#: served by :mod:`beamwarden.server.api.ingest_path` (plain ASGI), documented here
+INGEST_PATHS = {
+    "/api/readings": "Store readings durably (idempotent with reading_id; all or nothing)",
+    "/api/geiger/push": "Alias of POST /api/readings for Geiger counters in the field",
+}
 
 
-@router.post(
-    "/api/readings",
-    summary="Store readings durably (idempotent with reading_id; all or nothing)",
-    response_class=Response,
-    responses={200: {"model": IngestResult, "description": "Stored durably"}, **_ERRORS},
-    openapi_extra=_BODY,
-)
-async def post_readings(
-    request: Request, services: ServicesDep, settings: SettingsDep, principal: PrincipalDep
-) -> Response:
-    return await _ingest(request, services, settings, principal)
-
-
-@router.post(
-    "/api/geiger/push",
-    summary="Alias of POST /api/readings for Geiger counters in the field",
-    response_class=Response,
-    responses={200: {"model": IngestResult, "description": "Stored durably"}, **_ERRORS},
-    openapi_extra=_BODY,
-)
-async def post_geiger(
-    request: Request, services: ServicesDep, settings: SettingsDep, principal: PrincipalDep
-) -> Response:
-    return await _ingest(request, services, settings, principal)
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI path items of the ingest endpoints (plain ASGI, not FastAPI routes)."""
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "Stored durably",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/IngestResult"}}
+            },
+        },
+        **{str(code): {"description": info["description"]} for code, info in _ERRORS.items()},
+    }
+    return {
+        path: {
+            "post": {
+                "tags": ["readings"],
+                "summary": summary,
+                "operationId": f"post_{path.strip('/').replace('/', '_')}",
+                **_BODY,
+                "responses": responses,
+                "security": [{"HTTPBearer": []}],
+            }
+        }
+        for path, summary in INGEST_PATHS.items()
+    }
 
 
 def confine(principal: PrincipalDep, node_id: str | None) -> str | None:
