@@ -118,6 +118,8 @@ def influx_run(influxd_bin: str, mode: dict[str, Any], label: str) -> dict[str, 
             ],
             timeout=600,
         )
+    if out.get("server_cpu_s") is not None and out.get("elapsed_s"):
+        out["server_cpu_util"] = round(out["server_cpu_s"] / out["elapsed_s"], 3)
     return {k: out.get(k) for k in _ingest.RUN_KEYS}
 
 

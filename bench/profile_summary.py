@@ -6,7 +6,8 @@ Not a figure of its own: the ingest benchmarks call :func:`summarize` when run w
 
     .venv/bin/pip install py-spy
     .venv/bin/py-spy record --pid SERVER_PID --rate 100 --format raw -o /tmp/server.txt
-    .venv/bin/python bench/profile_summary.py /tmp/server.txt
+    .venv/bin/python bench/profile_summary.py /tmp/server.txt              # by phase (JSON)
+    .venv/bin/python bench/profile_summary.py /tmp/server.txt 'beamwarden'  # inclusive, per frame
 
 py-spy runs with ``--nonblocking`` (it does not pause the server); samples of waiting threads are
 dropped (:data:`IDLE_LEAF`; py-spy's own idle detection misses them). Each sample counts once, in the phase of its
@@ -150,7 +151,33 @@ def summarize(path: Path, top: int = 12) -> dict[str, Any]:
     }
 
 
+def inclusive(path: Path, pattern: str = "", top: int = 40) -> list[tuple[str, float]]:
+    """Inclusive shares (%) of the non-idle samples per frame (function and file, not line),
+    for frames matching ``pattern``: how much of the time is spent in or below each."""
+    counts: Counter[str] = Counter()
+    total = 0
+    wanted = re.compile(pattern)
+    for line in path.read_text(errors="replace").splitlines():
+        stack, sep, count_text = line.rpartition(" ")
+        if not sep or not count_text.isdigit():
+            continue
+        frames = stack.split(";")
+        if IDLE_LEAF.match(_short(frames[-1])):
+            continue
+        count = int(count_text)
+        total += count
+        seen = {re.sub(r":\d+\)$", ")", _short(f)) for f in frames}
+        for name in seen:
+            if wanted.search(name):
+                counts[name] += count
+    return [(k, round(100 * v / total, 1)) for k, v in counts.most_common(top)] if total else []
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: profile_summary.py PY_SPY_RAW_FILE")
-    print(json.dumps(summarize(Path(sys.argv[1]))))
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: profile_summary.py PY_SPY_RAW_FILE [FRAME_REGEX]")
+    if len(sys.argv) == 3:
+        for name, share in inclusive(Path(sys.argv[1]), sys.argv[2]):
+            print(f"{share:5.1f} %  {name}")
+    else:
+        print(json.dumps(summarize(Path(sys.argv[1]))))
