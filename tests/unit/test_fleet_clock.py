@@ -100,3 +100,14 @@ def test_a_step_restarts_the_estimate(sample: float, restarts: bool) -> None:
 def test_constants() -> None:
     assert ClockOffset.ALPHA == 0.2
     assert ClockOffset.STEP_SECONDS == 2.0
+
+
+def test_plausible_window_is_the_suspect_rule() -> None:
+    from beamwarden.fleet import plausible_window, suspect_timestamp
+
+    received = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    lo, hi = plausible_window(received)
+    for delta in (-1, 0, 1):
+        for edge in (lo, hi):
+            t = edge + timedelta(microseconds=delta)
+            assert (lo <= t <= hi) is not suspect_timestamp(t, received)

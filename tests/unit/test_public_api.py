@@ -46,7 +46,7 @@ PROTOCOL = {
     "parse_stream_id",
     "ranges_of",
 }
-FLEET = {"ClockOffset", "node_status", "suspect_timestamp"}
+FLEET = {"ClockOffset", "node_status", "plausible_window", "suspect_timestamp"}
 ROOMS = [("beamwarden.protocol", PROTOCOL), ("beamwarden.fleet", FLEET)]
 
 

@@ -91,3 +91,16 @@ def test_the_fast_path_takes_the_common_case() -> None:
         reading_id="q:1",
     )
     assert _fast(w, None) is not None
+
+
+def test_the_caches_of_valid_names_stay_bounded(monkeypatch: Any) -> None:
+    from beamwarden.protocol import readings
+    from beamwarden.protocol.vocabulary import FIELD_NAME_RE
+
+    cache: set[str] = set()
+    monkeypatch.setattr(readings, "_SEEN_MAX", 3)
+    for name in ("a", "b", "c", "d"):
+        assert readings._seen(cache, FIELD_NAME_RE, name)
+    assert cache == {"d"}
+    assert not readings._seen(cache, FIELD_NAME_RE, "Bad")
+    assert "Bad" not in cache

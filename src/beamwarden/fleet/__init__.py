@@ -3,7 +3,7 @@
 Nothing here reads a clock or does I/O: time is always an argument.
 """
 
-from .clock import ClockOffset, suspect_timestamp
+from .clock import ClockOffset, plausible_window, suspect_timestamp
 from .status import node_status
 
-__all__ = ["ClockOffset", "node_status", "suspect_timestamp"]
+__all__ = ["ClockOffset", "node_status", "plausible_window", "suspect_timestamp"]

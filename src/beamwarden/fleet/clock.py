@@ -21,6 +21,14 @@ def suspect_timestamp(timestamp: datetime, received_at: datetime) -> bool:
     return timestamp < EARLIEST_PLAUSIBLE or timestamp - received_at > MAX_AHEAD
 
 
+def plausible_window(received_at: datetime) -> tuple[datetime, datetime]:
+    """The timestamps that are *not* suspect for this receive time: ``lo <= t <= hi``.
+
+    The same rule as :func:`suspect_timestamp`, for checking a whole batch with two comparisons
+    a reading."""
+    return EARLIEST_PLAUSIBLE, received_at + MAX_AHEAD
+
+
 @dataclass(frozen=True, slots=True)
 class ClockOffset:
     """A node's estimated clock offset in seconds (positive: the node's clock is ahead)."""

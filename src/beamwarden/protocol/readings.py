@@ -230,8 +230,7 @@ _SEEN_MAX = 100_000
 
 
 def _seen(cache: set[str], pattern: re.Pattern[str], value: str) -> bool:
-    if value in cache:
-        return True
+    """Whether ``value`` (not in ``cache``) matches ``pattern``; remember it if so (bounded)."""
     if pattern.fullmatch(value) is None:
         return False
     if len(cache) >= _SEEN_MAX:

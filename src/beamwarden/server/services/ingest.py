@@ -13,13 +13,15 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 
-from beamwarden.fleet import suspect_timestamp
+from beamwarden.fleet import plausible_window
 from beamwarden.protocol import Issue, Reading, SchemaViolation, Scope, SensorType, decode_readings
 from beamwarden.server.context import current_request_id
 from beamwarden.server.errors import Forbidden, ServerError, StoreUnavailable
 from beamwarden.server.metrics import ServerMetrics
 from beamwarden.server.records import (
+    EPOCH,
     FLAG_SERVER_TIMESTAMP,
     FLAG_TIMESTAMP_SUSPECT,
     BatchOutcome,
@@ -33,6 +35,7 @@ from beamwarden.server.services.ports import ReadingSink
 from beamwarden.server.services.registry import NodeRegistry
 
 log = logging.getLogger("beamwarden.ingest")
+_US = timedelta(microseconds=1)
 
 
 class Overloaded(ServerError):
@@ -205,14 +208,15 @@ class IngestService:
         received_us = to_us(received)
         ts_us: list[int] = []
         flags: list[int] = []
+        lo, hi = plausible_window(received)
         for reading in readings:
             ts = reading.timestamp
             if ts is None:
                 ts_us.append(received_us)
                 flags.append(FLAG_SERVER_TIMESTAMP)
             else:
-                ts_us.append(to_us(ts))
-                flags.append(FLAG_TIMESTAMP_SUSPECT if suspect_timestamp(ts, received) else 0)
+                ts_us.append((ts - EPOCH) // _US)
+                flags.append(0 if lo <= ts <= hi else FLAG_TIMESTAMP_SUSPECT)
         batch = ReadingBatch(source, received_us, readings, ts_us, flags, current_request_id())
         try:
             outcome = await self._committer.submit(batch)
