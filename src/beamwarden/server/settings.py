@@ -61,8 +61,8 @@ class ServerSettings(BaseSettings):
 
     ingest_sink: Literal["store", "discard"] = "store"
     """``discard`` validates readings and throws them away: only for measuring the cost of storage."""
-    ingest_writers: int = Field(1, ge=1, le=16)
-    """Concurrent group commits (1 suits SQLite, which has one writer; 2–4 for PostgreSQL)."""
+    ingest_writers: int | None = Field(None, ge=1, le=16)
+    """Concurrent group commits; unset: 1 on SQLite (it has one writer), 2 on PostgreSQL."""
     ingest_max_pending_readings: int = Field(200_000, ge=1000)
     """Readings waiting for a commit beyond which new batches are refused with 429 + Retry-After."""
     opaque_id_window_s: float = Field(7 * 86400, gt=0)
