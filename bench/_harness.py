@@ -24,6 +24,7 @@ is stopped or dropped in a ``finally`` (SIGTERM to the benchmark itself also run
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import datetime as dt
 import json
@@ -146,6 +147,7 @@ def header(bench: str, params: Mapping[str, Any]) -> dict[str, Any]:
         "bench": bench,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git": git_revision(),
+        "server": dict(SERVER_SOURCE),
         "machine": machine(),
         "params": dict(params),
     }
@@ -182,6 +184,36 @@ def parse_backends(text: str, allowed: Sequence[str] = BACKENDS) -> list[str]:
 def emit(result: Mapping[str, Any]) -> None:
     """Print THE one JSON line of a benchmark."""
     print(json.dumps(result, separators=(",", ":")), flush=True)
+
+
+#: What the server subprocesses run: the work tree (default) or a pinned commit (pin_commit).
+SERVER_SOURCE: dict[str, str] = {"source": "work tree"}
+
+
+def pin_commit(rev: str) -> None:
+    """Run the server and the CLI from commit ``rev`` instead of the work tree: its ``src/`` is
+    exported (``git archive``) to a temporary folder that goes first on ``PYTHONPATH`` of every
+    subprocess (the venv's dependencies stay). The folder is removed at exit."""
+    sha = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()
+    folder = Path(tempfile.mkdtemp(prefix="bw-bench-src-"))
+    atexit.register(shutil.rmtree, folder, True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", sha, "src"],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, timeout=120, check=True)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(folder / "src") + (os.pathsep + old if old else "")
+    SERVER_SOURCE.clear()
+    SERVER_SOURCE.update({"source": "commit", "commit": sha[:10]})
 
 
 # --- databases -----------------------------------------------------------------------------------

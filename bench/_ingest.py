@@ -100,6 +100,12 @@ def parser(description: str, readings: int, batch: int, conc: int) -> argparse.A
         help="extra server setting (repeatable), e.g. BEAMWARDEN_INGEST_WRITERS=2",
     )
     p.add_argument(
+        "--commit",
+        default=None,
+        metavar="REV",
+        help="run the server from this commit (git archive) instead of the work tree",
+    )
+    p.add_argument(
         "--profile",
         type=Path,
         default=None,
@@ -165,6 +171,8 @@ def main(
     h.install_signal_handlers()
     args = parser(description, readings, batch, conc).parse_args(argv)
     backends = h.parse_backends(args.backends)
+    if args.commit:
+        h.pin_commit(args.commit)
     extra_env = h.parse_env(args.env)
     if args.runs < 1 or args.readings < 1:
         raise SystemExit("--runs and --readings must be at least 1")

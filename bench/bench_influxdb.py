@@ -132,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--backends", default="postgresql,sqlite", help="ours: postgresql,sqlite")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--env", action="append", default=[], metavar="BEAMWARDEN_X=V")
+    p.add_argument("--commit", default=None, metavar="REV", help="run the server from REV")
     args = p.parse_args(argv)
     influxd_bin = shutil.which("influxd")
     if influxd_bin is None:
@@ -147,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("--modes is a comma-separated subset of batch,single")
     backends = h.parse_backends(args.backends, ("postgresql", "sqlite"))
     extra_env = h.parse_env(args.env)
+    if args.commit:
+        h.pin_commit(args.commit)
     version = subprocess.run(
         [influxd_bin, "version"], capture_output=True, text=True, timeout=30, check=False
     ).stdout.strip()

@@ -450,6 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached databases")
     p.add_argument("--drop-cache", action="store_true", help="remove the cache and exit")
     p.add_argument("--env", action="append", default=[], metavar="BEAMWARDEN_X=V")
+    p.add_argument("--commit", default=None, metavar="REV", help="run the server from REV")
     p.add_argument(
         "--profile",
         type=Path,
@@ -465,6 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("--runs and --queries must be at least 1")
     backends = h.parse_backends(args.backends, ("sqlite", "postgresql"))
     extra_env = h.parse_env(args.env)
+    if args.commit:
+        h.pin_commit(args.commit)
     result = h.header(
         "series_query",
         {
