@@ -78,7 +78,11 @@ async def server(
     database_url: str, clock: FakeClock, settings_overrides: dict[str, Any]
 ) -> AsyncIterator[Server]:
     settings = ServerSettings(
-        database_url=database_url, log_format="text", heartbeat_flush_s=0.05, **settings_overrides
+        database_url=database_url,
+        log_format="text",
+        heartbeat_flush_s=0.05,
+        gc_freeze=False,
+        **settings_overrides,
     )
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -111,6 +112,10 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
             asyncio.create_task(_sweep(services, settings.opaque_id_window_s), name="sweeper"),
         ]
         log.info("beamwarden %s serving on %s", __version__, backend_name(settings.database_url))
+        if settings.gc_freeze:
+            app.openapi()  # built now, so it is frozen too
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:

@@ -80,6 +80,11 @@ class ServerSettings(BaseSettings):
     metrics_allow_from: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
     """Networks that may read ``/metrics`` without a token with the ``metrics`` scope."""
 
+    gc_freeze: bool = True
+    """After start-up, move every object alive into the garbage collector's permanent generation:
+    a full collection then walks only what requests allocate (measured: 128 ms → ~0 ms, which
+    showed up as p99 latency). Tests that build many apps in one process turn it off."""
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 
