@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text
 
 from beamwarden.protocol import InstanceState, Reading, Scope, parse_stream_id
 from beamwarden.server.errors import AlreadyExists, NotFound, StoreUnavailable
@@ -36,7 +36,13 @@ from beamwarden.server.records import (
 from beamwarden.server.store import SqlStore, StoreConfig, normalise_url, open_store
 from beamwarden.server.store.config import sqlite_path
 from beamwarden.server.store.ingest import stream_seq
-from beamwarden.server.store.schema import reading_keys, sensors, stream_ranges, telemetry
+from beamwarden.server.store.schema import (
+    reading_keys,
+    sensors,
+    sequences,
+    stream_ranges,
+    telemetry,
+)
 
 #: 2027-01-15T08:00:00Z in epoch microseconds; a multiple of 60 s
 BASE = 1_800_000_000_000_000
@@ -1034,6 +1040,10 @@ def test_store_config_refuses_nonsense() -> None:
         StoreConfig("sqlite:///x.db", sqlite_synchronous="SOMETIMES")
     with pytest.raises(ValueError, match="timeouts"):
         StoreConfig("sqlite:///x.db", query_timeout=0)
+    with pytest.raises(ValueError, match="sqlite_cache_mib"):
+        StoreConfig("sqlite:///x.db", sqlite_cache_mib=0)
+    with pytest.raises(ValueError, match="sqlite_mmap_mib"):
+        StoreConfig("sqlite:///x.db", sqlite_mmap_mib=-1)
 
 
 @given(
@@ -1053,3 +1063,115 @@ async def test_sensor_table_shape(store: SqlStore) -> None:
     await nodes(store, "node-1")
     await store.write_readings([batch([reading(), reading(sensor_id="g2")])])
     assert (await table(store, select(func.count()).select_from(sensors)))[0][0] == 2
+
+
+# -- the readings layout: one b-tree, ids, plans ------------------------------------------------------
+
+
+async def test_readings_have_one_btree_their_primary_key(store: SqlStore) -> None:
+    """(sensor_ref, ts_us, id) and nothing else: no id-only key, no secondary index."""
+
+    def shape(sync_conn: Any) -> tuple[list[str], list[Any]]:
+        found = inspect(sync_conn)
+        pk = found.get_pk_constraint("readings")["constrained_columns"]
+        return pk, found.get_indexes("readings")
+
+    async with store.engine.connect() as conn:
+        pk, indexes = await conn.run_sync(shape)
+        assert pk == ["sensor_ref", "ts_us", "id"]
+        assert indexes == []
+        if store.dialect == "sqlite":  # the rows are the primary key's b-tree
+            sql = (
+                await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'readings'"))
+            ).scalar_one()
+            assert "WITHOUT ROWID" in sql
+            autoindexes = (
+                await conn.execute(
+                    text("SELECT count(*) FROM sqlite_master WHERE tbl_name = 'readings'")
+                )
+            ).scalar_one()
+            assert autoindexes == 1  # the table itself: no sqlite_autoindex_readings_*
+
+
+async def test_reading_ids_are_unique_across_stores_restarts_and_deletions(
+    store: SqlStore, store_config: StoreConfig
+) -> None:
+    """Two writers on one database (two processes), a restart, readings deleted (a retention job):
+    an id is never given twice. On SQLite they come from the ``sequences`` counter, not max(id)."""
+    await nodes(store, "node-1")
+    other = await open_store(store_config)
+    try:
+        groups = []
+        for k in range(4):
+            mine = [reading(payload={"cps": k}, sensor_id=f"g{k}") for _ in range(25)]
+            theirs = [reading(payload={"cps": k}, sensor_id=f"h{k}") for _ in range(25)]
+            groups.append(store.write_readings([batch(mine)]))
+            groups.append(other.write_readings([batch(theirs)]))
+        await asyncio.gather(*groups)
+    finally:
+        await other.close()
+    first = [r.id for r in await all_readings(store)]
+    assert len(first) == len(set(first)) == 200
+    async with store.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM readings"))  # the newest readings are gone too
+    restarted = await open_store(store_config)
+    try:
+        await restarted.write_readings([batch([reading(), reading(sensor_id="g0")])])
+        again = [r.id for r in await all_readings(restarted)]
+    finally:
+        await restarted.close()
+    assert len(again) == 2
+    assert min(again) > max(first)
+    if store.dialect == "sqlite":
+        rows = await table(store, select(sequences.c.name, sequences.c.value))
+        assert rows == [("readings", max(again))]
+
+
+async def test_duplicates_take_no_ids(store: SqlStore) -> None:
+    await nodes(store, "node-1")
+    await store.write_readings([batch([reading(reading_id="q:1"), reading(reading_id="q:2")])])
+    await store.write_readings([batch([reading(reading_id="q:2"), reading(reading_id="q:3")])])
+    ids = [r.id for r in await all_readings(store)]
+    assert len(ids) == 3
+    if store.dialect == "sqlite":
+        assert ids == [1, 2, 3]
+
+
+async def _plan(store: SqlStore, conn: Any, stmt: Any) -> str:
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    if store.dialect == "sqlite":
+        rows = await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
+        return "\n".join(str(r[-1]) for r in rows)
+    # a tiny table: make the planner show how it would use the index on a big one
+    await conn.execute(text("SET LOCAL enable_seqscan = off"))
+    rows = await conn.execute(text(f"EXPLAIN {sql}"))
+    return "\n".join(str(r[0]) for r in rows)
+
+
+async def test_series_and_lists_are_range_scans_of_the_primary_key(store: SqlStore) -> None:
+    await nodes(store, "node-1", "node-2")
+    readings = [reading(node, {"cps": i}) for i in range(50) for node in ("node-1", "node-2")]
+    await store.write_readings([batch(readings, ts=[BASE + i * S for i in range(100)])])
+    query = SeriesQuery(
+        "node-1", "geiger-0", "cps", BASE, BASE + 100 * S, 60 * S, ("avg", "count"), 10
+    )
+    flt = ReadingFilter(node_id="node-1", sensor_id="geiger-0")
+    async with store.engine.begin() as conn:
+        built = await store.series_statement(conn, query, "node-1")
+        assert built is not None
+        series_plan = await _plan(store, conn, built[0])
+        listing = await store.readings_statement(conn, flt, 10, (BASE + 10 * S, 5))
+        list_plan = await _plan(store, conn, listing)
+    if store.dialect == "sqlite":
+        assert "SEARCH readings USING PRIMARY KEY (sensor_ref=? AND ts_us>? AND ts_us<?)" in (
+            series_plan
+        )
+        assert "SEARCH readings USING PRIMARY KEY (sensor_ref=? AND ts_us>?)" in list_plan
+        assert "TEMP B-TREE FOR ORDER BY" not in list_plan  # the key's own order
+    else:
+        assert "pk_readings" in series_plan
+        assert "Index Cond: ((sensor_ref = " in series_plan
+        assert "(ts_us >= " in series_plan
+        assert "(ts_us < " in series_plan
+        assert "Index Scan using pk_readings" in list_plan
+        assert "Sort" not in list_plan

@@ -7,12 +7,16 @@ the caches do not know yet. The SQLite and PostgreSQL writers do the I/O around 
 
 1. resolve node refs missing from the cache (:meth:`IngestCache.missing_nodes`);
 2. ``GroupPlan(batches, cache)`` — the per-reading pass, kept to a few dict look-ups, one
-   ``msgspec`` encode and a loop over the payload (no per-row dicts, no SQLAlchemy constructs);
+   ``msgspec`` encode, one regex match of the reading id and a loop over the payload; each row is
+   one plain tuple (no per-row dicts or SQLAlchemy constructs; a tuple rather than a list because
+   the garbage collector stops tracking a tuple of scalars, and it keeps tracking a list). It
+   runs with the GIL held while the event loop wants it for the next requests: every step counts;
 3. in the transaction: create/lock the pending sensors and assign slots
    (:func:`assign_slots`, then :meth:`GroupPlan.complete`); load stored ranges and keys;
    :meth:`GroupPlan.dedup_streams` / :meth:`GroupPlan.dedup_opaque`; look up the stored readings of
    duplicates and :meth:`GroupPlan.check_stored`; write ranges, keys and
-   :meth:`GroupPlan.accepted_rows`; commit;
+   :meth:`GroupPlan.accepted_rows` (SQLite appends each row's ``id`` from its ``sequences``
+   counter; PostgreSQL's identity default gives it); commit;
 4. after the commit only, :meth:`IngestCache.adopt` the sensors created or changed (a rolled-back
    transaction must not leave refs or slots in the cache).
 
@@ -26,7 +30,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -42,6 +47,9 @@ SensorKey = tuple[str, str, str]
 Row = tuple[Any, ...]
 
 _NUMBER = (int, float)
+#: a reading id of a stream: everything up to the last ':' or '-', then 1-18 ASCII digits
+#: without a leading zero (:func:`beamwarden.protocol.parse_stream_id`'s rule)
+_STREAM_MATCH = re.compile(r"(.+[:-])(0|[1-9][0-9]{0,17})\Z", re.DOTALL).match
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 _NO_VALUES: tuple[None, ...] = (None,) * SLOTS
@@ -51,14 +59,17 @@ _FLEET_CACHE_MAX = 100_000
 
 @dataclass(frozen=True, slots=True)
 class SensorEntry:
-    """A sensor row as cached: its id and its field → slot map (never mutated once built)."""
+    """A sensor row as cached: its id and its field → slot map (never mutated once built).
+
+    ``full``: no slot is free (computed once: the hot path asks for every unslotted number).
+    """
 
     ref: int
     slots: dict[str, int]
+    full: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def full(self) -> bool:
-        return len(self.slots) >= SLOTS
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "full", len(self.slots) >= SLOTS)
 
 
 class IngestCache:
@@ -86,27 +97,18 @@ class IngestCache:
 
 
 def stream_seq(reading_id: str) -> tuple[str, int] | None:
-    """:func:`beamwarden.protocol.parse_stream_id` as a plain tuple, in a third of the time.
+    """:func:`beamwarden.protocol.parse_stream_id` as a plain tuple, with one regex match.
 
     The same rule (a contract test checks that both agree on every input): the stream is
-    everything up to and including the last ``:`` or ``-``, followed by 1-18 ASCII digits
-    without a leading zero.
+    everything up to and including the last ``:`` or ``-`` (at least one character before it),
+    followed by 1-18 ASCII digits without a leading zero. (Digits never contain a separator, so
+    the match cannot end at an earlier one.) :meth:`GroupPlan._build` inlines it.
     """
-    sep = reading_id.rfind(":")
-    dash = reading_id.rfind("-")
-    if dash > sep:
-        sep = dash
-    if sep <= 0:
+    m = _STREAM_MATCH(reading_id)
+    if m is None:
         return None
-    digits = reading_id[sep + 1 :]
-    if (
-        not digits.isdigit()
-        or not digits.isascii()
-        or len(digits) > 18
-        or (digits[0] == "0" and len(digits) > 1)
-    ):
-        return None
-    return reading_id[: sep + 1], int(digits)
+    stream, digits = m.groups()
+    return stream, int(digits)
 
 
 def owner_of(sensor_id: str, node_id: str) -> str:
@@ -155,14 +157,15 @@ class GroupPlan:
 
     def __init__(self, batches: list[ReadingBatch], cache: IngestCache) -> None:
         self.batches = batches
-        self.rows: list[Row | None] = []
+        #: one row per reading, in arrival order (rows of pending sensors: see :meth:`complete`)
+        self.rows: list[Row] = []
         #: (node_id, stream) -> [(seq, index)], in arrival order
         self.streams: dict[tuple[str, str], list[tuple[int, int]]] = {}
         #: node_id -> [(reading_id, index)], in arrival order
         self.opaque: dict[str, list[tuple[str, int]]] = {}
         #: sensors to create or extend -> numeric field names wanting a slot, in order
         self.pending: dict[SensorKey, dict[str, None]] = {}
-        self._pending_rows: list[tuple[int, SensorKey, Row, dict[str, Any]]] = []
+        self._pending_rows: list[tuple[int, SensorKey, dict[str, Any]]] = []
         #: 1 where the reading is a duplicate (not stored)
         self.dup = bytearray()
         #: duplicates of readings stored before this group: index
@@ -174,6 +177,13 @@ class GroupPlan:
     # -- the per-reading pass -------------------------------------------------------------
 
     def _build(self, cache: IngestCache) -> None:
+        """One row per reading: ``(sensor_ref, node_ref, source_ref, ts_us, received_us, flags,
+        reading_id, payload, v0..v7)``, with the numbers of the payload's slotted fields.
+
+        A reading whose sensor is not cached, or that brings a numeric field the sensor has no
+        slot for while slots are free, gets a row without values and ``sensor_ref`` 0, completed
+        by :meth:`complete` once the transaction has resolved the sensor.
+        """
         rows = self.rows
         append = rows.append
         nodes = cache.nodes
@@ -184,9 +194,12 @@ class GroupPlan:
         streams = self.streams
         opaque = self.opaque
         pending_rows = self._pending_rows
-        number = _NUMBER
         encode = _encode
-        parse = stream_seq
+        match = _STREAM_MATCH
+        # the readings of one stream usually come in a run: skip the dict for the next one
+        last_node: str | None = None
+        last_stream: str | None = None
+        last_seqs: list[tuple[int, int]] = []
         index = 0
         for batch in self.batches:
             received = batch.received_us
@@ -210,69 +223,90 @@ class GroupPlan:
                 text = encode(payload).decode()
                 entry = sensors.get(key)
                 missing = entry is None
+                ref = 0
+                v: list[Any] | None = None
                 if entry is not None:
+                    ref = entry.ref
                     slots = entry.slots
-                    values: list[Any] | None = None
                     for name, value in payload.items():
-                        if value.__class__ in number:
+                        cls = value.__class__
+                        if cls is float or cls is int:  # not bool (a subclass of int)
                             slot = slots.get(name)
                             if slot is not None:
-                                if values is None:
-                                    values = [None] * SLOTS
-                                try:  # noqa: SIM105 (a try is free here, suppress() is not)
-                                    values[slot] = value + 0.0  # a double, as the column keeps it
-                                except OverflowError:
-                                    pass  # an int beyond a double: only in the payload
-                            elif len(slots) < SLOTS:
+                                if v is None:
+                                    v = [None, None, None, None, None, None, None, None]
+                                if cls is float:
+                                    v[slot] = value
+                                else:
+                                    try:  # noqa: SIM105 (a try is free here, suppress() is not)
+                                        v[slot] = value + 0.0  # a double, as the column keeps it
+                                    except OverflowError:
+                                        pass  # an int beyond a double: only in the payload
+                            elif not entry.full:
                                 missing = True
-                    if missing:
-                        pass
-                    elif values is None:
-                        append(
-                            (
-                                entry.ref,
-                                node_ref,
-                                relay_ref,
-                                ts,
-                                received,
-                                flags,
-                                rid,
-                                text,
-                                *_NO_VALUES,
-                            )
+                                v = None
+                                break
+                if v is None:
+                    append(
+                        (
+                            ref,
+                            node_ref,
+                            relay_ref,
+                            ts,
+                            received,
+                            flags,
+                            rid,
+                            text,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
                         )
-                    else:
-                        append(
-                            (
-                                entry.ref,
-                                node_ref,
-                                relay_ref,
-                                ts,
-                                received,
-                                flags,
-                                rid,
-                                text,
-                                *values,
-                            )
+                    )
+                else:  # the values by index: no intermediate list for a * unpacking
+                    append(
+                        (
+                            ref,
+                            node_ref,
+                            relay_ref,
+                            ts,
+                            received,
+                            flags,
+                            rid,
+                            text,
+                            v[0],
+                            v[1],
+                            v[2],
+                            v[3],
+                            v[4],
+                            v[5],
+                            v[6],
+                            v[7],
                         )
+                    )
                 if missing:
-                    append(None)
-                    head = (node_ref, relay_ref, ts, received, flags, rid, text)
-                    pending_rows.append((index, key, head, payload))
+                    pending_rows.append((index, key, payload))
                     self._want(key, payload, None if entry is None else entry.slots)
                 if rid is not None:
-                    parsed = parse(rid)
-                    if parsed is None:
+                    m = match(rid)
+                    if m is None:
                         bucket = opaque.get(node_id)
                         if bucket is None:
                             bucket = opaque[node_id] = []
                         bucket.append((rid, index))
                     else:
-                        skey = (node_id, parsed[0])
-                        seqs = streams.get(skey)
-                        if seqs is None:
-                            seqs = streams[skey] = []
-                        seqs.append((parsed[1], index))
+                        stream, digits = m.groups()
+                        if stream != last_stream or node_id != last_node:
+                            skey = (node_id, stream)
+                            seqs = streams.get(skey)
+                            if seqs is None:
+                                seqs = streams[skey] = []
+                            last_node, last_stream, last_seqs = node_id, stream, seqs
+                        last_seqs.append((int(digits), index))
                 index += 1
         self.dup = bytearray(index)
 
@@ -285,9 +319,9 @@ class GroupPlan:
                 wanted[name] = None
 
     def complete(self, resolved: dict[SensorKey, SensorEntry]) -> None:
-        """Build the rows left pending, with the sensors resolved in the transaction."""
+        """Finish the rows left pending, with the sensors resolved in the transaction."""
         rows = self.rows
-        for index, key, head, payload in self._pending_rows:
+        for index, key, payload in self._pending_rows:
             entry = resolved[key]
             slots = entry.slots
             values: list[Any] = [None] * SLOTS
@@ -297,7 +331,7 @@ class GroupPlan:
                     if slot is not None:
                         with contextlib.suppress(OverflowError):
                             values[slot] = value + 0.0
-            rows[index] = (entry.ref, *head, *values)
+            rows[index] = (entry.ref, *rows[index][1:8], *values)
         self._pending_rows = []
 
     # -- deduplication ----------------------------------------------------------------------
@@ -360,18 +394,14 @@ class GroupPlan:
                 first = seen.get(rid)
                 if first is None:
                     seen[rid] = index
-                    row = rows[index]
-                    assert row is not None
-                    new.append((node_id, rid, row[4]))
+                    new.append((node_id, rid, rows[index][4]))
                 else:
                     dup[index] = 1
                     self._compare(index, rows[first])
         return new
 
-    def _compare(self, index: int, other: Row | None) -> None:
+    def _compare(self, index: int, other: Row) -> None:
         row = self.rows[index]
-        assert row is not None
-        assert other is not None
         if (
             row[0] != other[0]  # sensor
             or row[1] != other[1]  # node
@@ -385,7 +415,6 @@ class GroupPlan:
         keys = set()
         for index in self.stored_dups:
             row = self.rows[index]
-            assert row is not None
             keys.add((row[0], row[3], row[6]))
         return sorted(keys)
 
@@ -393,7 +422,6 @@ class GroupPlan:
         """Given the stored ``(node_ref, payload)`` per looked-up key, mark the conflicts."""
         for index in self.stored_dups:
             row = self.rows[index]
-            assert row is not None
             candidates = found.get((row[0], row[3], row[6]), ())
             if not any(
                 node == row[1] and same_payload(payload, row[7]) for node, payload in candidates
@@ -404,10 +432,10 @@ class GroupPlan:
 
     def accepted_rows(self) -> list[Row]:
         rows = self.rows
-        if not any(self.dup):
-            return rows  # type: ignore[return-value]  # complete() filled every None
         dup = self.dup
-        return [row for index, row in enumerate(rows) if not dup[index]]  # type: ignore[misc]
+        if not any(dup):
+            return rows
+        return [row for index, row in enumerate(rows) if not dup[index]]
 
     def outcomes(self) -> list[BatchOutcome]:
         out: list[BatchOutcome] = []

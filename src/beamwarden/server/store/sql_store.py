@@ -10,7 +10,8 @@ opening a connection and for waiting on the pool) and maps driver failures to
 :class:`~beamwarden.server.errors.StoreUnavailable` (:mod:`.failures`). ``pool_pre_ping`` replaces
 dead connections, so the store recovers by itself when the database comes back.
 
-Readings are found through the one index ``(sensor_ref, ts_us)``: a filter on node, sensor id,
+Readings are found through their primary key ``(sensor_ref, ts_us, id)`` (the table's only
+b-tree; on SQLite the rows themselves, ``WITHOUT ROWID``): a filter on node, sensor id,
 sensor type or field is first turned into the set of sensor refs it can match (the ``sensors``
 table is small), and a field filter becomes ``v<slot> IS NOT NULL`` for sensors that give the field
 a slot (or, for the rare reading carrying that field as text, a JSON test), a JSON test otherwise.
@@ -68,7 +69,14 @@ from beamwarden.server.records import (
     TokenRow,
 )
 
-from .config import StoreConfig, ensure_sqlite_dir, is_sqlite, normalise_url, sqlite_path
+from .config import (
+    StoreConfig,
+    ensure_sqlite_dir,
+    is_sqlite,
+    normalise_url,
+    sqlite_path,
+    sqlite_reader_pragmas,
+)
 from .failures import is_unique_violation, unavailable
 from .ingest import decode_fields
 from .postgres_writer import PostgresReadingWriter
@@ -113,13 +121,13 @@ def _engine(config: StoreConfig) -> AsyncEngine:
         )
     ensure_sqlite_dir(url)
     engine = create_async_engine(url, connect_args={"timeout": config.query_timeout}, **common)
-    synchronous = config.sqlite_synchronous.upper()
+    pragmas = sqlite_reader_pragmas(config)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        for pragma in pragmas:
+            cursor.execute(pragma)
         cursor.close()
 
     return engine
@@ -228,16 +236,26 @@ class SqlStore:
         if limit <= 0:
             return []
         async with self._read() as conn:
-            where = await self._reading_where(conn, flt)
-            if where is None:
+            stmt = await self.readings_statement(conn, flt, limit, after)
+            if stmt is None:
                 return []
-            stmt = select(*_READING_COLUMNS).where(*where)
-            if after is not None:
-                ts, rid = after
-                stmt = stmt.where(_R.ts_us >= ts, or_(_R.ts_us > ts, _R.id > rid))
-            stmt = stmt.order_by(_R.ts_us, _R.id).limit(limit)
             rows = (await conn.execute(stmt)).all()
             return await self._reading_rows(conn, rows)
+
+    async def readings_statement(
+        self, conn: AsyncConnection, flt: ReadingFilter, limit: int, after: tuple[int, int] | None
+    ) -> Select[Any] | None:
+        """The SELECT of :meth:`list_readings` (``None`` when nothing can match); also for
+        ``EXPLAIN`` in the contract tests. With a sensor restriction it walks the primary key
+        ``(sensor_ref, ts_us, id)`` of each matching sensor."""
+        where = await self._reading_where(conn, flt)
+        if where is None:
+            return None
+        stmt = select(*_READING_COLUMNS).where(*where)
+        if after is not None:
+            ts, rid = after
+            stmt = stmt.where(_R.ts_us >= ts, or_(_R.ts_us > ts, _R.id > rid))
+        return stmt.order_by(_R.ts_us, _R.id).limit(limit)
 
     async def iter_readings(
         self, flt: ReadingFilter, chunk: int = 5000
@@ -429,62 +447,11 @@ class SqlStore:
             owner = query.node_id
         else:
             return []
-        origin = query.since_us - query.since_us % bucket
-        start = query.since_us
-        if query.after_bucket_us is not None:
-            start = max(start, origin + ((query.after_bucket_us - origin) // bucket + 1) * bucket)
-        if start >= query.until_us:
-            return []
         async with self._read() as conn:
-            s = sensors.c
-            candidates = (
-                await conn.execute(
-                    select(s.id, s.fields).where(s.owner == owner, s.sensor_id == query.sensor_id)
-                )
-            ).all()
-            by_slot: dict[int, list[int]] = {}
-            json_refs: list[int] = []
-            for ref, fields in candidates:
-                slots = decode_fields(fields)
-                slot = slots.get(query.field)
-                if slot is not None:
-                    by_slot.setdefault(slot, []).append(ref)
-                elif len(slots) >= SLOTS:  # a numeric field past the 8th lives only in the payload
-                    json_refs.append(ref)
-            if not by_slot and not json_refs:
+            built = await self.series_statement(conn, query, owner)
+            if built is None:
                 return []
-            value = self._series_value(query.field, by_slot, json_refs)
-            refs = [r for group in by_slot.values() for r in group] + json_refs
-            inner = (
-                select(
-                    # integer division: the same SQL on both databases
-                    ((_R.ts_us - literal(origin, BigInteger)) // literal(bucket, BigInteger)).label(
-                        "b"
-                    ),
-                    value.label("v"),
-                )
-                .where(
-                    _R.sensor_ref.in_(refs),
-                    _R.ts_us >= start,
-                    _R.ts_us < query.until_us,
-                )
-                .subquery()
-            )
-            v = inner.c.v
-            aggregate = {
-                "avg": func.avg(v),
-                "min": func.min(v),
-                "max": func.max(v),
-                "count": func.count(v),
-                "sum": func.sum(v),
-            }
-            stmt = (
-                select(inner.c.b, *(aggregate[a].label(a) for a in query.aggregates))
-                .where(v.is_not(None))
-                .group_by(inner.c.b)
-                .order_by(inner.c.b)
-                .limit(query.limit)
-            )
+            stmt, origin = built
             rows = (await conn.execute(stmt)).all()
         out = []
         for row in rows:
@@ -494,6 +461,72 @@ class SqlStore:
                 values[name] = (int(x) if name == "count" else float(x)) if x is not None else None
             out.append(SeriesRow(origin + int(row[0]) * bucket, values))
         return out
+
+    async def series_statement(
+        self, conn: AsyncConnection, query: SeriesQuery, owner: str
+    ) -> tuple[Select[Any], int] | None:
+        """The SELECT of :meth:`series` (checked ``query``, the sensor's ``owner``) and the origin of
+        its bucket numbers; ``None`` when nothing can match. Also for ``EXPLAIN`` in the contract
+        tests: it must be a range scan of the one sensor's rows in the primary key
+        ``(sensor_ref, ts_us, id)``.
+        """
+        bucket = query.bucket_us
+        origin = query.since_us - query.since_us % bucket
+        start = query.since_us
+        if query.after_bucket_us is not None:
+            start = max(start, origin + ((query.after_bucket_us - origin) // bucket + 1) * bucket)
+        if start >= query.until_us:
+            return None
+        s = sensors.c
+        candidates = (
+            await conn.execute(
+                select(s.id, s.fields).where(s.owner == owner, s.sensor_id == query.sensor_id)
+            )
+        ).all()
+        by_slot: dict[int, list[int]] = {}
+        json_refs: list[int] = []
+        for ref, fields in candidates:
+            slots = decode_fields(fields)
+            slot = slots.get(query.field)
+            if slot is not None:
+                by_slot.setdefault(slot, []).append(ref)
+            elif len(slots) >= SLOTS:  # a numeric field past the 8th lives only in the payload
+                json_refs.append(ref)
+        if not by_slot and not json_refs:
+            return None
+        value = self._series_value(query.field, by_slot, json_refs)
+        refs = [r for group in by_slot.values() for r in group] + json_refs
+        inner = (
+            select(
+                # integer division: the same SQL on both databases
+                ((_R.ts_us - literal(origin, BigInteger)) // literal(bucket, BigInteger)).label(
+                    "b"
+                ),
+                value.label("v"),
+            )
+            .where(
+                _R.sensor_ref.in_(refs),
+                _R.ts_us >= start,
+                _R.ts_us < query.until_us,
+            )
+            .subquery()
+        )
+        v = inner.c.v
+        aggregate = {
+            "avg": func.avg(v),
+            "min": func.min(v),
+            "max": func.max(v),
+            "count": func.count(v),
+            "sum": func.sum(v),
+        }
+        stmt = (
+            select(inner.c.b, *(aggregate[a].label(a) for a in query.aggregates))
+            .where(v.is_not(None))
+            .group_by(inner.c.b)
+            .order_by(inner.c.b)
+            .limit(query.limit)
+        )
+        return stmt, origin
 
     def _series_value(
         self, field: str, by_slot: dict[int, list[int]], json_refs: list[int]

@@ -23,7 +23,7 @@ from typing import TypeVar
 from beamwarden.server.errors import NotFound
 from beamwarden.server.records import BatchOutcome, ReadingBatch
 
-from .config import StoreConfig
+from .config import StoreConfig, sqlite_writer_pragmas
 from .ingest import (
     GroupPlan,
     IngestCache,
@@ -38,8 +38,13 @@ from .schema import READING_COLUMNS
 T = TypeVar("T")
 
 _INSERT_READINGS = (
-    f"INSERT INTO readings ({', '.join(READING_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in READING_COLUMNS)})"
+    f"INSERT INTO readings ({', '.join(READING_COLUMNS)}, id) "
+    f"VALUES ({', '.join('?' for _ in READING_COLUMNS)}, ?)"
+)
+#: take ``n`` ids from the ``readings`` counter: the last one given (run under the write lock)
+_RESERVE_IDS = (
+    "INSERT INTO sequences (name, value) VALUES ('readings', ?1) "
+    "ON CONFLICT (name) DO UPDATE SET value = value + ?1 RETURNING value"
 )
 _CHUNK = 500  # bound parameters per IN (...) list
 
@@ -79,8 +84,8 @@ class SqliteReadingWriter:
                 check_same_thread=False,  # interrupt() is called from the event loop's thread
             )
             try:
-                con.execute("PRAGMA journal_mode=WAL")
-                con.execute(f"PRAGMA synchronous={self._config.sqlite_synchronous.upper()}")
+                for pragma in sqlite_writer_pragmas(self._config):
+                    con.execute(pragma)
             except BaseException:
                 con.close()
                 raise
@@ -122,7 +127,14 @@ class SqliteReadingWriter:
                 plan.check_stored(found)
             rows = plan.accepted_rows()
             if rows:
-                con.executemany(_INSERT_READINGS, rows)
+                # ids from the counter, bumped once under the write lock: unique across processes
+                # and restarts (never max(id)); ``row + (i,)`` is half the time of ``(*row, i)``
+                (last,) = con.execute(_RESERVE_IDS, (len(rows),)).fetchone()
+                ids = range(last - len(rows) + 1, last + 1)
+                con.executemany(
+                    _INSERT_READINGS,
+                    (row + (i,) for row, i in zip(rows, ids, strict=True)),  # noqa: RUF005
+                )
             con.execute("COMMIT")
         except BaseException:
             _rollback(con)

@@ -5,8 +5,10 @@ Revises:
 Create Date: 2026-11-22
 
 A frozen copy of :mod:`beamwarden.server.store.schema` as first released; it runs unchanged on
-SQLite and PostgreSQL. ``readings.id``, ``telemetry.id`` and ``events.id`` are SQLite's rowid
-(``INTEGER PRIMARY KEY``) and ``BIGSERIAL`` on PostgreSQL.
+SQLite and PostgreSQL. ``telemetry.id`` and ``events.id`` are SQLite's rowid (``INTEGER PRIMARY
+KEY``) and ``BIGSERIAL`` on PostgreSQL. ``readings`` has one b-tree, its primary key
+``(sensor_ref, ts_us, id)``: a ``WITHOUT ROWID`` table on SQLite (``id`` given by the writer from
+``sequences``), an identity ``id`` on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -85,18 +87,26 @@ def upgrade() -> None:
 
     op.create_table(
         "readings",
-        _id(big=True),
         sa.Column("sensor_ref", sa.Integer(), nullable=False),
+        sa.Column("ts_us", sa.BigInteger(), nullable=False),
+        sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
         sa.Column("node_ref", sa.Integer(), nullable=False),
         sa.Column("source_ref", sa.Integer()),
-        sa.Column("ts_us", sa.BigInteger(), nullable=False),
         sa.Column("received_us", sa.BigInteger(), nullable=False),
         sa.Column("flags", sa.SmallInteger(), nullable=False),
+        *(sa.Column(f"v{slot}", sa.Double()) for slot in range(8)),
         sa.Column("reading_id", sa.String(128)),
         sa.Column("payload", sa.Text(), nullable=False),
-        *(sa.Column(f"v{slot}", sa.Double()) for slot in range(8)),
+        sa.PrimaryKeyConstraint("sensor_ref", "ts_us", "id", name="pk_readings"),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_readings_sensor_ts", "readings", ["sensor_ref", "ts_us"])
+
+    op.create_table(
+        "sequences",
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_sequences"),
+    )
 
     op.create_table(
         "stream_ranges",
@@ -155,6 +165,7 @@ def downgrade() -> None:
         "telemetry",
         "reading_keys",
         "stream_ranges",
+        "sequences",
         "readings",
         "sensors",
         "tokens",
