@@ -147,7 +147,7 @@ def header(bench: str, params: Mapping[str, Any]) -> dict[str, Any]:
         "bench": bench,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git": git_revision(),
-        "server": dict(SERVER_SOURCE),
+        "server": {k: v for k, v in SERVER_SOURCE.items() if k != "src"},
         "machine": machine(),
         "params": dict(params),
     }
@@ -213,7 +213,12 @@ def pin_commit(rev: str) -> None:
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(folder / "src") + (os.pathsep + old if old else "")
     SERVER_SOURCE.clear()
-    SERVER_SOURCE.update({"source": "commit", "commit": sha[:10]})
+    SERVER_SOURCE.update({"source": "commit", "commit": sha[:10], "src": str(folder / "src")})
+
+
+def source_root() -> Path:
+    """The ``src`` folder the server runs from (the work tree's, or a pinned commit's)."""
+    return Path(SERVER_SOURCE.get("src", str(REPO / "src")))
 
 
 # --- databases -----------------------------------------------------------------------------------
@@ -300,6 +305,9 @@ def database(backend: str, template: str | None = None) -> Iterator[Database]:
         path = folder / "bench.db"
         if template:
             shutil.copyfile(template, path)
+            wal = Path(f"{template}-wal")
+            if wal.exists() and wal.stat().st_size:
+                shutil.copyfile(wal, Path(f"{path}-wal"))
         env = {"BEAMWARDEN_INGEST_SINK": "discard"} if backend == "discard" else {}
         yield Database(backend, f"sqlite:///{path}", env)
     finally:
@@ -526,13 +534,15 @@ def run_ingest_load(
     return run_json(args, timeout=max_seconds + 300)
 
 
-def run_json(args: Sequence[str], timeout: float) -> dict[str, Any]:
+def run_json(args: Sequence[str], timeout: float, show_stderr: bool = False) -> dict[str, Any]:
     """Run a command that prints one JSON line last; return it (its exit code is not judged:
-    ``ingest_load.py`` exits 1 when any request failed, which the result shows)."""
+    ``ingest_load.py`` exits 1 when any request failed, which the result shows).
+    ``show_stderr``: let its stderr (progress) through instead of keeping it for errors."""
     try:
         done = subprocess.run(
             list(args),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=None if show_stderr else subprocess.PIPE,
             text=True,
             timeout=timeout,
             check=False,
@@ -545,7 +555,7 @@ def run_json(args: Sequence[str], timeout: float) -> dict[str, Any]:
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise BenchError(
-            f"no JSON from {args[:2]} (exit {done.returncode}):\n{done.stderr[-3000:]}"
+            f"no JSON from {args[:2]} (exit {done.returncode}):\n{(done.stderr or '')[-3000:]}"
         )
     result: dict[str, Any] = json.loads(lines[-1])
     return result

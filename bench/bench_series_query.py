@@ -83,7 +83,7 @@ _DAY_US = 86_400 * _US
 
 def store_digest() -> str:
     """A digest of the store's schema and migrations (a change of either rebuilds the cache)."""
-    store = h.REPO / "src" / "beamwarden" / "server" / "store"
+    store = h.source_root() / "beamwarden" / "server" / "store"
     digest = hashlib.sha256(f"layout{LAYOUT_VERSION}".encode())
     files = [store / "schema.py", *sorted((store / "migrations" / "versions").glob("*.py"))]
     for f in files:
@@ -234,7 +234,15 @@ async def _fill(url: str, plan: DataPlan) -> int:
 
 
 def build(url: str, n: int) -> dict[str, Any]:
-    """Migrate and fill the database at ``url``; return what it took."""
+    """Migrate and fill the database at ``url`` in a subprocess (which imports the store from the
+    source the server runs: the work tree or the pinned commit); return what it took."""
+    return h.run_json(
+        [h.PYTHON, __file__, "--build-into", url, "--readings", str(n)], 3 * 3600, show_stderr=True
+    )
+
+
+def build_here(url: str, n: int) -> dict[str, Any]:
+    """Migrate and fill the database at ``url`` with this process's ``beamwarden``."""
     from beamwarden.server.store import upgrade
 
     plan = DataPlan(n)
@@ -458,7 +466,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="DIR",
         help="sample the server's first run with py-spy into DIR",
     )
+    p.add_argument("--build-into", default=None, help=argparse.SUPPRESS)  # internal: see build()
     args = p.parse_args(argv)
+    if args.build_into:
+        h.emit(build_here(args.build_into, args.readings))
+        return 0
     if args.drop_cache:
         h.emit(drop_cache())
         return 0
