@@ -38,6 +38,7 @@ from beamwarden.server.store.config import sqlite_path
 from beamwarden.server.store.ingest import stream_seq
 from beamwarden.server.store.schema import (
     reading_keys,
+    readings,
     sensors,
     sequences,
     stream_ranges,
@@ -1175,3 +1176,30 @@ async def test_series_and_lists_are_range_scans_of_the_primary_key(store: SqlSto
         assert "(ts_us < " in series_plan
         assert "Index Scan using pk_readings" in list_plan
         assert "Sort" not in list_plan
+
+
+async def test_missing_values_are_stored_as_null(store: SqlStore) -> None:
+    """No relay, no reading id, empty value slots: NULL in the table (the SQLite writer binds
+    marks instead of None and its SQL, or SQLite itself for a NaN double, turns them into NULL)."""
+    await nodes(store, "node-1", "hub")
+    await store.write_readings(
+        [
+            batch([reading(payload={"a": 1.5, "b": 2, "big": 10**400, "t": "x"})]),
+            batch([reading("node-1", {"a": 0.0}, reading_id="q:1")], source="hub"),
+        ]
+    )
+    r = readings.c
+    rows = await table(
+        store,
+        select(
+            r.source_ref.is_(None),
+            r.reading_id.is_(None),
+            r.v0,
+            r.v1,
+            *(r[f"v{slot}"].is_(None) for slot in range(2, 8)),
+        ).order_by(r.id),
+    )
+    assert [tuple(row) for row in rows] == [
+        (True, True, 1.5, 2.0, *[True] * 6),  # "big" has a slot, but only the payload holds it
+        (False, False, 0.0, None, *[True] * 6),
+    ]

@@ -25,6 +25,7 @@ from beamwarden.server.records import BatchOutcome, ReadingBatch
 
 from .config import StoreConfig, sqlite_writer_pragmas
 from .ingest import (
+    SQLITE_MARKS,
     GroupPlan,
     IngestCache,
     SensorEntry,
@@ -37,9 +38,14 @@ from .schema import READING_COLUMNS
 
 T = TypeVar("T")
 
+#: the row's marks of missing values (:data:`~.ingest.SQLITE_MARKS`) become NULL again
 _INSERT_READINGS = (
-    f"INSERT INTO readings ({', '.join(READING_COLUMNS)}, id) "
-    f"VALUES ({', '.join('?' for _ in READING_COLUMNS)}, ?)"
+    f"INSERT INTO readings ({', '.join(READING_COLUMNS)}, id) VALUES ("
+    + ", ".join(
+        {"source_ref": "nullif(?, 0)", "reading_id": "nullif(?, '')"}.get(c, "?")
+        for c in READING_COLUMNS
+    )
+    + ", ?)"
 )
 #: take ``n`` ids from the ``readings`` counter: the last one given (run under the write lock)
 _RESERVE_IDS = (
@@ -103,7 +109,7 @@ class SqliteReadingWriter:
         missing = cache.missing_nodes(batches)
         if missing:
             self._load_nodes(con, missing)
-        plan = GroupPlan(batches, cache)
+        plan = GroupPlan(batches, cache, SQLITE_MARKS)
         now = max(b.received_us for b in batches)
         staged: dict[SensorKey, SensorEntry] = {}
         con.execute("BEGIN IMMEDIATE")
