@@ -18,7 +18,7 @@ for b in bench/bench_*.py; do
   if (( quick )); then
     case "$b" in
       *series_query*) args=(--readings 300000 --runs 1 --queries 5) ;;
-      *influxdb*) args=(--runs 1) ;;
+      *influxdb*) args=(--runs 1 --modes batch --backends postgresql) ;;
       *ingest_batch*) args=(--runs 1 -n 200000) ;;
       *ingest_single*) args=(--runs 1 -n 20000) ;;
     esac
