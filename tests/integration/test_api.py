@@ -569,6 +569,38 @@ async def test_series_buckets(server: Server) -> None:
     assert items[0]["t"].startswith("2026-11-22T12:00:00")
 
 
+async def test_a_day_in_minutes_is_one_page(server: Server) -> None:
+    token = await server.node()
+    await server.client.post(
+        "/api/readings",
+        json=[climate(i * 60, reading_id=None) for i in range(1440)],
+        headers=auth(token),
+    )
+    params = {
+        "node_id": "node-1",
+        "sensor_id": "bme280@0x76",
+        "field": "temperature_c",
+        "since": START.isoformat(),
+        "until": (START + timedelta(days=1)).isoformat(),
+    }
+    body = (await server.client.get("/api/series", params=params, headers=auth(token))).json()
+    assert len(body["items"]) == 1440
+    assert body["next_cursor"] is None
+    assert body["items"][-1]["t"] == "2026-11-23T11:59:00Z"
+    two = (
+        await server.client.get(
+            "/api/series", params={**params, "limit": 1000}, headers=auth(token)
+        )
+    ).json()
+    assert len(two["items"]) == 1000
+    rest = (
+        await server.client.get(
+            "/api/series", params={**params, "cursor": two["next_cursor"]}, headers=auth(token)
+        )
+    ).json()
+    assert two["items"] + rest["items"] == body["items"]
+
+
 async def test_series_refuses_bad_parameters(server: Server) -> None:
     token = await server.user()
     base = {"node_id": "node-1", "sensor_id": "s", "field": "temperature_c"}

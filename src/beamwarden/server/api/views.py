@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from beamwarden.protocol import Event, NodeRecord, SeriesBucket, StoredReading
+from beamwarden.protocol import Event, NodeRecord, StoredReading
 from beamwarden.server.records import (
     FLAG_SERVER_TIMESTAMP,
     FLAG_TIMESTAMP_SUSPECT,
     EventRow,
     ReadingRow,
-    SeriesRow,
     from_us,
 )
 from beamwarden.server.services.registry import NodeView
@@ -55,10 +54,6 @@ def stored_reading(row: ReadingRow) -> StoredReading:
         timestamp_source="server" if row.flags & FLAG_SERVER_TIMESTAMP else "node",
         timestamp_suspect=bool(row.flags & FLAG_TIMESTAMP_SUSPECT),
     )
-
-
-def series_bucket(row: SeriesRow) -> SeriesBucket:
-    return SeriesBucket(t=from_us(row.bucket_us), **row.values)
 
 
 def event(row: EventRow) -> Event:
