@@ -28,7 +28,7 @@ from beamwarden.server.records import to_us
 from beamwarden.server.services.clock import Clock, SystemClock
 from beamwarden.server.services.container import ServiceConfig, Services
 from beamwarden.server.services.ingest import DiscardSink
-from beamwarden.server.settings import ServerSettings
+from beamwarden.server.settings import ServerSettings, load_settings
 from beamwarden.server.store import StoreConfig, open_store, upgrade
 
 log = logging.getLogger("beamwarden.server")
@@ -160,3 +160,9 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app from ``BEAMWARDEN_*`` and ``$BEAMWARDEN_CONFIG``: the factory each worker process
+    of ``beamwarden serve --workers N`` calls (settings are read then, not at import)."""
+    return create_app(load_settings())

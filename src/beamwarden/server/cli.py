@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -251,16 +252,41 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Listen address (setting: host).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (setting: port).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes (setting: workers).")
+    ] = None,
 ) -> None:
     """Serve the API (HTTPS when tls_certfile and tls_keyfile are set)."""
-    settings = settings_of(ctx, host=host, port=port)
+    settings = settings_of(ctx, host=host, port=port, workers=workers)
     configure_logging(settings.log_level, settings.log_format)
+    target: Any
+    if settings.workers == 1:
+        target = create_app(settings)
+    else:
+        # each worker builds its own app from the environment: hand it the same settings
+        if settings.migrate_on_start:
+            try:
+                upgrade(settings.database_url)
+            except Exception as exc:
+                fail(
+                    f"cannot migrate the database {safe_url(settings.database_url)}: {_reason(exc)}"
+                )
+        options = ctx.find_object(_Options)
+        if options is not None and options.config is not None:
+            os.environ["BEAMWARDEN_CONFIG"] = str(options.config)
+        os.environ["BEAMWARDEN_MIGRATE_ON_START"] = "false"
+        for name, value in (("host", host), ("port", port)):
+            if value is not None:
+                os.environ[f"BEAMWARDEN_{name.upper()}"] = str(value)
+        target = "beamwarden.server.app:app_from_environment"
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again: Ctrl-C
     # comes back as KeyboardInterrupt, SIGTERM reaches this handler; both end with exit code 0
     signal.signal(signal.SIGTERM, _exit_quietly)
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.run(
-            create_app(settings),
+            target,
+            factory=settings.workers > 1,
+            workers=settings.workers,
             host=settings.host,
             port=settings.port,
             loop="uvloop",

@@ -42,6 +42,10 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     """Address ``beamwarden serve`` listens on."""
     port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    """Server processes ``beamwarden serve`` runs on one port. More than one spreads parsing and
+    validation over cores; each process keeps its own caches and heartbeat buffer, so a node's
+    status may lag by up to ``heartbeat_flush_s`` on a process that did not take its heartbeat."""
     tls_certfile: Path | None = None
     """Serve HTTPS with this certificate (PEM); leave unset behind a TLS-terminating proxy."""
     tls_keyfile: Path | None = None
