@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -42,6 +43,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -100,6 +102,24 @@ _READING_COLUMNS = (
     _R.payload,
 )
 _VALUE_COLUMNS = tuple(readings.c[f"v{slot}"] for slot in range(SLOTS))
+_AGGREGATE: dict[str, Callable[[ColumnElement[Any]], ColumnElement[Any]]] = {
+    "avg": func.avg,
+    "min": func.min,
+    "max": func.max,
+    "count": func.count,
+    "sum": func.sum,
+}
+
+
+@dataclass(frozen=True)
+class SeriesSql:
+    """The SELECT of a series, the origin of its bucket numbers, and the shape of its rows:
+    ``(bucket number, *aggregates)``, or (``packed``) ``(bucket number, text)`` with the aggregates
+    as space-separated numbers (``N`` for NULL) — see :meth:`SqlStore.series_statement`."""
+
+    stmt: Select[Any]
+    origin: int
+    packed: bool = False
 
 
 def _engine(config: StoreConfig) -> AsyncEngine:
@@ -451,24 +471,31 @@ class SqlStore:
             built = await self.series_statement(conn, query, owner)
             if built is None:
                 return []
-            stmt, origin = built
-            rows = (await conn.execute(stmt)).all()
+            rows = (await conn.execute(built.stmt)).all()
         out = []
+        origin = built.origin
         for row in rows:
             values: dict[str, float | int | None] = {}
-            for i, name in enumerate(query.aggregates, start=1):
-                x = row[i]
-                values[name] = (int(x) if name == "count" else float(x)) if x is not None else None
+            fields = row[1].split(" ") if built.packed else row[1:]
+            for name, x in zip(query.aggregates, fields, strict=True):
+                if x is None or x == "N":
+                    values[name] = None
+                else:
+                    values[name] = int(x) if name == "count" else float(x)
             out.append(SeriesRow(origin + int(row[0]) * bucket, values))
         return out
 
     async def series_statement(
         self, conn: AsyncConnection, query: SeriesQuery, owner: str
-    ) -> tuple[Select[Any], int] | None:
-        """The SELECT of :meth:`series` (checked ``query``, the sensor's ``owner``) and the origin of
-        its bucket numbers; ``None`` when nothing can match. Also for ``EXPLAIN`` in the contract
-        tests: it must be a range scan of the one sensor's rows in the primary key
-        ``(sensor_ref, ts_us, id)``.
+    ) -> SeriesSql | None:
+        """The SELECT of :meth:`series` (checked ``query``, the sensor's ``owner``); ``None`` when
+        nothing can match. Also for ``EXPLAIN`` in the contract tests: every scan of ``readings``
+        must be a range of the one sensor's rows in the primary key ``(sensor_ref, ts_us, id)``.
+
+        The usual case — one sensor, the field in a slot column — walks the buckets that hold a
+        value (:meth:`_walk_buckets`): no sort of the readings, and it stops after ``limit``
+        buckets. Otherwise (a sensor id shared by several sensor types, a field only in the JSON
+        payload) one ``GROUP BY`` of the bucket numbers over the readings in range.
         """
         bucket = query.bucket_us
         origin = query.since_us - query.since_us % bucket
@@ -494,6 +521,10 @@ class SqlStore:
                 json_refs.append(ref)
         if not by_slot and not json_refs:
             return None
+        if not json_refs and len(by_slot) == 1:
+            ((slot, slot_refs),) = by_slot.items()
+            if len(slot_refs) == 1:
+                return self._walk_buckets(slot_refs[0], _VALUE_COLUMNS[slot], query, origin, start)
         value = self._series_value(query.field, by_slot, json_refs)
         refs = [r for group in by_slot.values() for r in group] + json_refs
         inner = (
@@ -512,21 +543,85 @@ class SqlStore:
             .subquery()
         )
         v = inner.c.v
-        aggregate = {
-            "avg": func.avg(v),
-            "min": func.min(v),
-            "max": func.max(v),
-            "count": func.count(v),
-            "sum": func.sum(v),
-        }
         stmt = (
-            select(inner.c.b, *(aggregate[a].label(a) for a in query.aggregates))
+            select(inner.c.b, *(_AGGREGATE[a](v).label(a) for a in query.aggregates))
             .where(v.is_not(None))
             .group_by(inner.c.b)
             .order_by(inner.c.b)
             .limit(query.limit)
         )
-        return stmt, origin
+        return SeriesSql(stmt, origin)
+
+    def _walk_buckets(
+        self, ref: int, column: ColumnElement[Any], query: SeriesQuery, origin: int, start: int
+    ) -> SeriesSql:
+        """A series of one sensor's slot column as a walk over the buckets that hold a value.
+
+        A recursive CTE ``k`` yields the bucket number of the first reading with a value at or
+        after the end of the previous bucket (one seek in the primary key: empty stretches cost
+        nothing), and each bucket's aggregates are computed over its own key range. So the
+        readings are visited once, in key order, and never sorted (a ``GROUP BY`` of the bucket
+        number sorts every reading in range: 2x the time for a day of 1 Hz data, on both
+        databases), and the walk ends after ``limit`` buckets, however long the range.
+
+        PostgreSQL computes the aggregates in a ``LATERAL`` subquery. SQLite has no ``LATERAL``:
+        its correlated scalar subquery returns them as one text, ``printf('%!.20g')`` per number
+        (SQLite 3.40's 17-digit output is off by one unit in the last place for some numbers
+        beyond 1e250; 18 digits and more read back exactly — a contract test checks extremes).
+        """
+        r = _R
+        bucket = query.bucket_us
+        until = query.until_us
+        o = literal(origin, BigInteger)
+        w = literal(bucket, BigInteger)
+
+        def first_bucket_from(lo: ColumnElement[Any]) -> ColumnElement[Any]:
+            return (
+                select((r.ts_us - o) // w)
+                .where(r.sensor_ref == ref, r.ts_us >= lo, r.ts_us < until, column.is_not(None))
+                .order_by(r.ts_us)
+                .limit(1)
+                .scalar_subquery()
+            )
+
+        k = select(first_bucket_from(literal(start, BigInteger)).label("b")).cte(
+            "k", recursive=True
+        )
+        k = k.union_all(select(first_bucket_from(o + (k.c.b + 1) * w)).where(k.c.b.is_not(None)))
+        lo = o + k.c.b * w
+        in_bucket = (
+            r.sensor_ref == ref,
+            r.ts_us >= lo,
+            r.ts_us < lo + w,
+            r.ts_us >= start,
+            r.ts_us < until,
+        )
+        aggregates = [_AGGREGATE[a](column) for a in query.aggregates]
+        if self.dialect == "sqlite":
+            parts: list[ColumnElement[Any]] = []
+            for name, agg in zip(query.aggregates, aggregates, strict=True):
+                number = func.printf("%d" if name == "count" else "%!.20g", agg)
+                parts.append(case((agg.is_(None), "N"), else_=number))
+            packed = parts[0]
+            for part in parts[1:]:
+                packed = packed.concat(" ").concat(part)
+            values = select(packed).where(*in_bucket).scalar_subquery()
+            stmt = select(k.c.b, values.label("a")).where(k.c.b.is_not(None))
+            return SeriesSql(stmt.limit(query.limit), origin, packed=True)
+        lateral = (
+            select(
+                *(agg.label(name) for name, agg in zip(query.aggregates, aggregates, strict=True))
+            )
+            .where(*in_bucket)
+            .lateral("a")
+        )
+        stmt = (
+            select(k.c.b, *lateral.c)
+            .select_from(k.join(lateral, true()))
+            .where(k.c.b.is_not(None))
+            .limit(query.limit)
+        )
+        return SeriesSql(stmt, origin)
 
     def _series_value(
         self, field: str, by_slot: dict[int, list[int]], json_refs: list[int]
