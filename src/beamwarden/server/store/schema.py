@@ -12,9 +12,7 @@ table is ``WITHOUT ROWID``: the rows themselves are stored in primary-key order,
 readings are contiguous and a series is one range scan. Its ``id`` comes from the writer, which
 bumps the ``readings`` row of :data:`sequences` once per transaction under the write lock (never
 ``max(id)``), so ids stay unique across processes and restarts. On PostgreSQL ``id`` is an
-identity column (a sequence default, no index of its own); the heap is not clustered, so the key
-carries ``v0``..``v7`` (``INCLUDE``) and a series is an index-only scan of one sensor's leaf
-entries once (auto)vacuum has marked the heap pages all-visible.
+identity column (a sequence default, no index of its own), and the heap is not clustered.
 Numeric payload fields are copied into ``v0``..``v7`` by the sensor's field → slot map
 (``sensors.fields``), so series are computed on plain columns.
 """
@@ -118,13 +116,7 @@ readings = Table(
     *(Column(f"v{slot}", Double) for slot in range(SLOTS)),
     Column("reading_id", String(128)),
     Column("payload", Text, nullable=False),  # compact JSON
-    PrimaryKeyConstraint(
-        "sensor_ref",
-        "ts_us",
-        "id",
-        name="pk_readings",
-        postgresql_include=[f"v{slot}" for slot in range(SLOTS)],
-    ),
+    PrimaryKeyConstraint("sensor_ref", "ts_us", "id", name="pk_readings"),
     sqlite_with_rowid=False,
 )
 

@@ -8,7 +8,7 @@ A frozen copy of :mod:`beamwarden.server.store.schema` as first released; it run
 SQLite and PostgreSQL. ``telemetry.id`` and ``events.id`` are SQLite's rowid (``INTEGER PRIMARY
 KEY``) and ``BIGSERIAL`` on PostgreSQL. ``readings`` has one b-tree, its primary key
 ``(sensor_ref, ts_us, id)``: a ``WITHOUT ROWID`` table on SQLite (``id`` given by the writer from
-``sequences``), an identity ``id`` and ``INCLUDE (v0 … v7)`` on PostgreSQL.
+``sequences``), an identity ``id`` on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -97,13 +97,7 @@ def upgrade() -> None:
         *(sa.Column(f"v{slot}", sa.Double()) for slot in range(8)),
         sa.Column("reading_id", sa.String(128)),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "sensor_ref",
-            "ts_us",
-            "id",
-            name="pk_readings",
-            postgresql_include=[f"v{slot}" for slot in range(8)],
-        ),
+        sa.PrimaryKeyConstraint("sensor_ref", "ts_us", "id", name="pk_readings"),
         sqlite_with_rowid=False,
     )
 
