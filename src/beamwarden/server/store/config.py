@@ -39,6 +39,9 @@ class StoreConfig:
       size when it restarts, so a burst does not leave a huge file behind.
     * ``sqlite_mmap_mib``: ``PRAGMA mmap_size`` of the reading connections (reads straight from the
       OS page cache instead of a copy per connection); 0 turns it off.
+    * ``postgres_jit``: PostgreSQL's ``jit`` for the store's connections, off by default: a series
+      of a day (1440 buckets) is planned above ``jit_above_cost`` and then spends 15-60 ms
+      compiling for a 30 ms query.
     """
 
     url: str
@@ -51,6 +54,7 @@ class StoreConfig:
     sqlite_checkpoint_pages: int = 10_000
     sqlite_wal_limit_mib: int = 64
     sqlite_mmap_mib: int = 256
+    postgres_jit: bool = False
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous.upper() not in _SQLITE_SYNCHRONOUS:

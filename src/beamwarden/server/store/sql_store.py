@@ -136,6 +136,7 @@ def _engine(config: StoreConfig) -> AsyncEngine:
             connect_args={
                 "timeout": config.connect_timeout,
                 "command_timeout": config.query_timeout,
+                "server_settings": {"jit": "on" if config.postgres_jit else "off"},
             },
             **common,
         )
