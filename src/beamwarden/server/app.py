@@ -44,8 +44,7 @@ def backend_name(url: str) -> str:
 def service_config(settings: ServerSettings) -> ServiceConfig:
     return ServiceConfig(
         max_batch=settings.max_batch,
-        ingest_writers=settings.ingest_writers
-        or (2 if backend_name(settings.database_url) == "postgresql" else 1),
+        ingest_writers=settings.ingest_writers,
         ingest_max_pending_readings=settings.ingest_max_pending_readings,
         token_cache_s=settings.token_cache_s,
         heartbeat_buffer_max=settings.heartbeat_buffer_max,
