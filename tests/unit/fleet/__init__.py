@@ -1,0 +1,1 @@
+"""Unit tests of the pure fleet rules (no clock, no I/O)."""
