@@ -204,9 +204,15 @@ class LeaseService:
 
     async def release(self, name: str, holder_id: str, *, actor: str | None = None) -> bool:
         """Let go; ``False`` if ``holder_id`` did not hold the lease (any more)."""
+        return await self.release_lease(name, holder_id, actor=actor) is not None
+
+    async def release_lease(
+        self, name: str, holder_id: str, *, actor: str | None = None
+    ) -> Lease | None:
+        """Let go; the lease released, or ``None`` if ``holder_id`` did not hold it (any more)."""
         released = await self._store.release(name, holder_id, self._clock.now())
         if released is None:
-            return False
+            return None
         await self._events.record(
             LEASE_RELEASED,
             f"lease {name} released by {released.holder.describe()} (epoch {released.epoch})",
@@ -214,7 +220,7 @@ class LeaseService:
             actor=actor,
             data=_lease_data(released),
         )
-        return True
+        return released
 
     async def get(self, name: str) -> Lease | None:
         return await self._store.get(name, self._clock.now())
