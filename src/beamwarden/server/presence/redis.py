@@ -41,14 +41,29 @@ from beamwarden.server.records import from_us, to_us
 #: a lease hash is garbage-collected by Redis this long after its deadline (if nobody swept it)
 GC_GRACE = timedelta(hours=1)
 
-# A lease hash as a Lua table: ``h = fields(flat HGETALL reply)``.
-_FIELDS = """
+#: the fields of a lease hash, in the order the scripts return them (a short reply parses fast)
+FIELDS = ("holder", "hostname", "ip", "epoch", "acquired", "renewed", "ttl", "expires")
+
+# ``fields(flat HGETALL reply)`` → a Lua table; ``ordered(table)`` → its values in FIELDS order.
+_FIELDS = (
+    "local FIELDS = {"
+    + ", ".join(f"'{f}'" for f in FIELDS)
+    + """}
 local function fields(flat)
   local h = {}
   for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
   return h
 end
+local function ordered(h)
+  local out = {}
+  for i, f in ipairs(FIELDS) do out[i] = h[f] end
+  return out
+end
+local function stored(key)
+  return redis.call('HMGET', key, unpack(FIELDS))
+end
 """
+)
 
 # KEYS: lease, epoch, deadlines. ARGV: name, holder, hostname, ip, ttl_us, now_us, gc_grace_ms.
 _ACQUIRE = (
@@ -60,17 +75,19 @@ local expires = string.format('%.0f', now + ttl)
 local gc_ms = string.format('%.0f', math.floor(ttl / 1000) + tonumber(ARGV[7]))
 local cur = redis.call('HGETALL', KEYS[1])
 local old_epoch = 0
+local replaced = {}
 if #cur > 0 then
   local h = fields(cur)
   if now < tonumber(h['expires']) then
-    if h['holder'] ~= ARGV[2] then return {'refused', cur} end
+    if h['holder'] ~= ARGV[2] then return {'refused', ordered(h)} end
     redis.call('HSET', KEYS[1], 'hostname', ARGV[3], 'ip', ARGV[4], 'renewed', ARGV[6],
                'ttl', ARGV[5], 'expires', expires)
     redis.call('ZADD', KEYS[3], expires, ARGV[1])
     redis.call('PEXPIRE', KEYS[1], gc_ms)
-    return {'renewed', redis.call('HGETALL', KEYS[1])}
+    return {'renewed', stored(KEYS[1])}
   end
   old_epoch = tonumber(h['epoch'])
+  replaced = ordered(h)
 end
 local epoch = redis.call('INCR', KEYS[2])
 if epoch <= old_epoch then
@@ -83,7 +100,7 @@ redis.call('HSET', KEYS[1], 'holder', ARGV[2], 'hostname', ARGV[3], 'ip', ARGV[4
            'expires', expires)
 redis.call('ZADD', KEYS[3], expires, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], gc_ms)
-return {'granted', redis.call('HGETALL', KEYS[1]), cur}
+return {'granted', stored(KEYS[1]), replaced}
 """
 )
 
@@ -103,7 +120,7 @@ redis.call('HSET', KEYS[1], 'renewed', ARGV[3], 'ttl', ttl, 'expires', expires)
 redis.call('ZADD', KEYS[2], expires, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.floor(tonumber(ttl) / 1000)
                                              + tonumber(ARGV[5])))
-return redis.call('HGETALL', KEYS[1])
+return stored(KEYS[1])
 """
 )
 
@@ -117,7 +134,7 @@ local h = fields(cur)
 if h['holder'] ~= ARGV[2] or tonumber(ARGV[3]) >= tonumber(h['expires']) then return false end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return cur
+return ordered(h)
 """
 )
 
@@ -133,11 +150,14 @@ for _, name in ipairs(names) do
   local cur = redis.call('HGETALL', key)
   if #cur == 0 then
     redis.call('ZREM', KEYS[1], name)
-  elseif now >= tonumber(fields(cur)['expires']) then
-    redis.call('DEL', key)
-    redis.call('ZREM', KEYS[1], name)
-    table.insert(out, name)
-    table.insert(out, cur)
+  else
+    local h = fields(cur)
+    if now >= tonumber(h['expires']) then
+      redis.call('DEL', key)
+      redis.call('ZREM', KEYS[1], name)
+      table.insert(out, name)
+      table.insert(out, ordered(h))
+    end
   end
 end
 return out
@@ -172,18 +192,16 @@ def _us(value: datetime | timedelta) -> str:
     return str(to_us(value))
 
 
-def _pairs(flat: Sequence[Any]) -> dict[str, str]:
-    return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
-
-
-def _lease(name: str, h: dict[str, str]) -> Lease:
+def _lease(name: str, values: Sequence[Any]) -> Lease:
+    """A lease from its hash's values in :data:`FIELDS` order."""
+    holder, hostname, ip, epoch, acquired, renewed, ttl = values[:7]
     return Lease(
         name=name,
-        holder=Holder(h["holder"], h.get("hostname") or None, h.get("ip") or None),
-        epoch=int(h["epoch"]),
-        acquired_at=from_us(int(h["acquired"])),
-        renewed_at=from_us(int(h["renewed"])),
-        ttl=timedelta(microseconds=int(h["ttl"])),
+        holder=Holder(holder, hostname or None, ip or None),
+        epoch=int(epoch),
+        acquired_at=from_us(int(acquired)),
+        renewed_at=from_us(int(renewed)),
+        ttl=timedelta(microseconds=int(ttl)),
     )
 
 
@@ -247,12 +265,12 @@ class RedisPresence:
         args = [name, holder.holder_id, holder.hostname or "", holder.ip or ""]
         async with _reachable():
             reply = await self._acquire(keys, [*args, _us(ttl), _us(now), self._gc_ms])
-        outcome, current = reply[0], _lease(name, _pairs(reply[1]))
+        outcome, current = reply[0], _lease(name, reply[1])
         if outcome == "refused":
             return refusal(current, now)
         if outcome == "renewed":
             return Grant(current, new=False)
-        replaced = _lease(name, _pairs(reply[2])) if reply[2] else None
+        replaced = _lease(name, reply[2]) if reply[2] else None
         return Grant(current, new=True, replaced=replaced)
 
     async def renew(
@@ -264,20 +282,20 @@ class RedisPresence:
         args = [name, holder_id, _us(now), "" if ttl is None else _us(ttl), self._gc_ms]
         async with _reachable():
             reply = await self._renew(keys, args)
-        return _lease(name, _pairs(reply)) if reply else None
+        return _lease(name, reply) if reply else None
 
     async def release(self, name: str, holder_id: str, now: datetime) -> Lease | None:
         keys = [self._lease_prefix + name, self._deadlines]
         async with _reachable():
             reply = await self._release(keys, [name, holder_id, _us(now)])
-        return _lease(name, _pairs(reply)) if reply else None
+        return _lease(name, reply) if reply else None
 
     async def get(self, name: str, now: datetime) -> Lease | None:
         async with _reachable():
-            h = await self._r.hgetall(self._lease_prefix + name)
-        if not h:
+            values = await self._r.hmget(self._lease_prefix + name, list(FIELDS))
+        if values[0] is None:
             return None
-        lease = _lease(name, cast(dict[str, str], h))
+        lease = _lease(name, values)
         return lease if lease.held(now) else None
 
     async def check_epoch(self, name: str, epoch: int, now: datetime) -> bool:
@@ -294,15 +312,15 @@ class RedisPresence:
             )
             async with self._r.pipeline(transaction=True) as pipe:
                 for name in names:
-                    pipe.hgetall(self._lease_prefix + name)
-                hashes = await pipe.execute()
-        found = [_lease(name, h) for name, h in zip(names, hashes, strict=True) if h]
+                    pipe.hmget(self._lease_prefix + name, list(FIELDS))
+                rows = await pipe.execute()
+        found = [_lease(name, v) for name, v in zip(names, rows, strict=True) if v[0] is not None]
         return sorted((lease for lease in found if lease.held(now)), key=lambda x: x.name)
 
     async def expire(self, now: datetime, limit: int = 1000) -> list[Lease]:
         async with _reachable():
             reply = await self._expire([self._deadlines], [self._lease_prefix, _us(now), limit])
-        return [_lease(reply[i], _pairs(reply[i + 1])) for i in range(0, len(reply), 2)]
+        return [_lease(reply[i], reply[i + 1]) for i in range(0, len(reply), 2)]
 
     # --- presence ----------------------------------------------------------------------------
 
