@@ -47,7 +47,8 @@ _SIGN_BIT = 0x800000
 _MAGNITUDE = 0x7FFFFF
 _ERROR_FLAG = 0x80
 
-#: the iBeacon record some stacks append: Apple's company id, type 0x02, length 0x15, UUID ...
+#: the iBeacon record some stacks append: Apple's company id (4C 00), type 0x02, length 0x15,
+#: a 16-byte UUID starting ``INTELLI_ROCKS``, major, minor, power: 25 bytes
 _IBEACON_HEAD = b"\x4c\x00\x02\x15"
 _IBEACON_UUID_START = b"INTELLI_ROCKS"
 _IBEACON_LENGTH = 25
@@ -169,13 +170,11 @@ def decode_govee(
         company_id = data[0] | data[1] << 8
         data = data[2:]
     length = len(data)
-    if (
-        length > _IBEACON_LENGTH
-        and data[-_IBEACON_LENGTH : -_IBEACON_LENGTH + 4] == _IBEACON_HEAD
-        and data[-21:-8] == _IBEACON_UUID_START
-    ):
-        data = data[:-_IBEACON_LENGTH]
-        length -= _IBEACON_LENGTH
+    if length > _IBEACON_LENGTH:
+        record = data[-_IBEACON_LENGTH:]
+        if record[:4] == _IBEACON_HEAD and record[4:17] == _IBEACON_UUID_START:
+            data = data[:-_IBEACON_LENGTH]
+            length -= _IBEACON_LENGTH
     fmt, model = _format_for(company_id, length, name)
     if data[: len(fmt.prefix)] != fmt.prefix:
         raise UnsupportedPayload(

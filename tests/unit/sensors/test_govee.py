@@ -208,6 +208,8 @@ UNSUPPORTED = [
         "",
         "sends 8 bytes under company id 0xec88",
     ),
+    # longer than an iBeacon record but not ending in one: nothing is cut
+    ("long-without-ibeacon", "88ec" + "00" * 26, "", "sends 26 bytes"),
     (
         "apple-ibeacon",
         "4c000215494e54454c4c495f524f434b535f48575075f2ff0c",
