@@ -385,6 +385,27 @@ async def test_a_refusal_is_logged_once_per_claimant_and_grant(
     }
 
 
+async def test_a_node_is_held_by_its_first_live_instance(
+    leases: LeaseService, clock: FakeClock, events: Events
+) -> None:
+    first = await leases.hold_node("n1", "inst-a", 15, hostname="pi-kitchen", ip="192.168.1.20")
+    assert first == Grant(Lease("node:n1", A, 1, T0, T0, TTL), new=True)
+    clock.advance(15)
+    again = await leases.hold_node("n1", "inst-a", 15, hostname="pi-kitchen", ip="192.168.1.20")
+    assert again == Grant(Lease("node:n1", A, 1, T0, at(15), TTL), new=False)
+    clone = await leases.hold_node("n1", "inst-b", 15, hostname="pi-kitchen", ip="192.168.1.20")
+    assert clone == LeaseRefusal("node:n1", A, 1, T0, timedelta(seconds=45))
+    assert await leases.last_seen("n1") == at(15)
+    assert await leases.release_node("n1", "inst-b") is False
+    assert await leases.release_node("n1", "inst-a") is True
+    slow = await leases.hold_node("n1", "inst-b", 30)  # a node with a 30 s interval: TTL 90 s
+    assert isinstance(slow, Grant)
+    assert (slow.lease.epoch, slow.lease.ttl) == (2, timedelta(seconds=90))
+    assert events.kinds() == [LEASE_GRANTED, LEASE_REFUSED, LEASE_RELEASED, LEASE_GRANTED]
+    assert {e.actor for e in events.items} == {"node:n1"}
+    assert {e.node_id for e in events.items} == {"n1"}
+
+
 # --- presence: last seen with a TTL -------------------------------------------------------------
 
 

@@ -27,8 +27,15 @@ from beamwarden.fleet.errors import InvalidLease
 
 #: how often a holder renews by default
 DEFAULT_INTERVAL = timedelta(seconds=15)
-#: how long a lease lives after its last renewal by default (three missed renewals)
-DEFAULT_TTL = timedelta(seconds=45)
+#: a lease lives this many renewal intervals after its last renewal (two renewals may be missed)
+TTL_INTERVALS = 3
+#: how long a lease lives after its last renewal by default
+DEFAULT_TTL = TTL_INTERVALS * DEFAULT_INTERVAL
+
+
+def ttl_for_interval(interval: timedelta) -> timedelta:
+    """The TTL of a lease renewed every ``interval`` (a node's lease renews with its heartbeat)."""
+    return TTL_INTERVALS * interval
 
 
 @dataclass(frozen=True, slots=True)

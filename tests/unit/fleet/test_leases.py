@@ -22,6 +22,7 @@ from beamwarden.fleet.leases import (
     is_expired,
     may_release,
     renew,
+    ttl_for_interval,
 )
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -42,6 +43,8 @@ def granted(result: Grant | LeaseRefusal) -> Lease:
 def test_defaults_are_interval_15_ttl_45() -> None:
     assert DEFAULT_INTERVAL.total_seconds() == 15
     assert DEFAULT_TTL.total_seconds() == 45
+    assert ttl_for_interval(DEFAULT_INTERVAL) == DEFAULT_TTL
+    assert ttl_for_interval(timedelta(seconds=30)).total_seconds() == 90
 
 
 def test_a_free_lease_is_granted_with_epoch_1() -> None:

@@ -21,6 +21,9 @@ seconds). Times are epoch microseconds, passed as decimal strings and printed wi
     {p}:seen                sorted set: key → present until
     {p}:seen-at             hash: key → last seen
 
+The sweep script reaches the lease hashes named in the deadline set, keys it cannot declare
+beforehand: fine on one Redis, and on a cluster they share the ``{prefix}`` slot.
+
 Errors reaching Redis become :class:`~beamwarden.server.errors.StoreUnavailable`.
 """
 

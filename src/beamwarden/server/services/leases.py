@@ -8,14 +8,12 @@ sleeping, and both adapters decide the same way for the same arguments.
 
 What the activity log records (never a renewal, which is a heartbeat of the lease):
 
-================  =============================================================================
-``lease_granted``   a new grant (new epoch)
-``lease_refused``   a claim on a lease someone else holds; once per claimant and grant, so a
-                    cloned node heartbeating every 15 s does not flood the log
-``lease_released``  the holder let go cleanly
-``lease_expired``   the holder vanished: its lease ran out (found by the sweep, or replaced by
-                    a new grant, whichever comes first; exactly once per grant)
-================  =============================================================================
+* ``lease_granted``: a new grant (a new epoch);
+* ``lease_refused``: a claim on a lease someone else holds; once per claimant and grant, so a
+  cloned node heartbeating every 15 s does not flood the log;
+* ``lease_released``: the holder let go cleanly;
+* ``lease_expired``: the holder vanished and its lease ran out (found by the sweep or replaced by
+  a new grant, whichever comes first: exactly once per grant), so a crash and a clean stop differ.
 
 Services never raise HTTP errors: refusals are returned as values; :class:`StaleEpoch` is raised
 by :meth:`LeaseService.require_epoch` for the API layer to map.
@@ -38,6 +36,7 @@ from beamwarden.fleet.leases import (
     Lease,
     LeaseRefusal,
     check_ttl,
+    ttl_for_interval,
 )
 from beamwarden.server.errors import StoreUnavailable
 from beamwarden.server.services.clock import Clock
@@ -269,6 +268,29 @@ class LeaseService:
             except StoreUnavailable as exc:
                 log.warning("lease sweep failed: %s", exc.message)
             await pause(every_s)
+
+    # --- a node's lease, held by its first live instance ------------------------------------
+
+    async def hold_node(
+        self,
+        node_id: str,
+        instance_id: str,
+        interval_seconds: float,
+        *,
+        hostname: str | None = None,
+        ip: str | None = None,
+    ) -> Grant | LeaseRefusal:
+        """On each heartbeat: mark the node present and claim (or renew) ``node:<node_id>`` for
+        ``instance_id``, with a TTL of three heartbeat intervals. A refusal means a second live
+        instance (a cloned SD card, two agents with one config): answer 409 naming the holder."""
+        ttl = ttl_for_interval(timedelta(seconds=interval_seconds))
+        await self.seen(node_id, ttl)
+        holder = Holder(instance_id, hostname, ip)
+        return await self.acquire(node_lease_name(node_id), holder, ttl, actor=f"node:{node_id}")
+
+    async def release_node(self, node_id: str, instance_id: str) -> bool:
+        """When the instance stops (or its start fails): let the node's lease go."""
+        return await self.release(node_lease_name(node_id), instance_id, actor=f"node:{node_id}")
 
     # --- presence --------------------------------------------------------------------------
 
