@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class Clock(Protocol):
@@ -43,6 +44,15 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+
+class Offload(Protocol):
+    """Runs blocking work (SQLite commits) off the event loop: ``asyncio.to_thread`` in the agent,
+    an inline call in tests so that they stay deterministic."""
+
+    def __call__(self, func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]:
+        """Run ``func(*args, **kwargs)``; await its result."""
+        ...
 
 
 async def with_timeout(clock: Clock, awaitable: Awaitable[T], seconds: float) -> T:

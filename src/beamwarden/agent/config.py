@@ -166,6 +166,10 @@ def _what(err: ErrorDetails) -> str:
         return "is required but missing"
     if kind == "extra_forbidden":
         return "is not a known key"
+    if kind == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == IDENT_PATTERN:
+        return (
+            "must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit"
+        )
     msg = err["msg"]
     return msg[0].lower() + msg[1:] if msg else kind
 

@@ -95,7 +95,9 @@ class Scheduler:
 
     def _succeeded(self, health: DriverHealth) -> None:
         if health.ok is False:
-            since = health.failing_since or self.clock.monotonic()
+            since = health.failing_since
+            if since is None:
+                since = self.clock.monotonic()
             log.info(
                 "%s recovered after %d failed attempts in %.0f s",
                 health.label,

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from beamwarden.agent.clock import Clock, sleep_or_wake
+from beamwarden.agent.clock import Clock, Offload, sleep_or_wake
 from beamwarden.agent.config import PushSettings
 from beamwarden.agent.push.answers import Action, Verdict
 from beamwarden.agent.push.pacing import Backoff, Jitter, TokenBucket, equal_jitter
@@ -63,13 +63,17 @@ class Pusher:
         clock: Clock,
         settings: PushSettings,
         jitter: Jitter = equal_jitter,
+        offload: Offload = asyncio.to_thread,
     ) -> None:
         self.queue = queue
+        self.offload = offload
         self.sender = sender
         self.clock = clock
         self.settings = settings
         self.backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s, jitter)
-        self.bucket = TokenBucket(settings.backlog_rate, settings.batch_max, clock.monotonic())
+        # up to one batch age of backlog may be saved up, and always at least one full batch
+        capacity = max(settings.batch_max, settings.backlog_rate * settings.batch_age_s)
+        self.bucket = TokenBucket(settings.backlog_rate, capacity, clock.monotonic())
         self.live_floor = queue.last_seq  # what was queued before we started is backlog
         self.batch_limit = settings.batch_max
         self.wake = asyncio.Event()
@@ -107,7 +111,7 @@ class Pusher:
         if self.hold is not None:
             return Cycle(0, 0, 0, None, self.settings.slow_retry_s)
         self.pending = 0
-        batch, live = await asyncio.to_thread(self.compose)
+        batch, live = await self.offload(self.compose)
         if not batch:
             return Cycle(0, 0, 0, None, self.settings.batch_age_s)
         stored, dead, verdict = await self._deliver(batch)
@@ -129,15 +133,13 @@ class Pusher:
         self.requests_total += 1
         verdict = await self.sender.send(self._body(batch), len(batch))
         if verdict.action is Action.STORED:
-            await asyncio.to_thread(self.queue.ack, [item.seq for item in batch])
+            await self.offload(self.queue.ack, [item.seq for item in batch])
             return len(batch), 0, verdict
         if verdict.action is Action.INVALID:
             errors = {
                 batch[i].seq: f"{verdict.message} — {why}" for i, why in verdict.invalid.items()
             }
-            moved = await asyncio.to_thread(
-                self.queue.dead_letter, errors, self.clock.now().timestamp()
-            )
+            moved = await self.offload(self.queue.dead_letter, errors, self.clock.now().timestamp())
             log.error(
                 "the server refused %d of %d readings as invalid; moved to dead letters "
                 "(pi-log queue dead-letters shows them): %s",
@@ -148,7 +150,7 @@ class Pusher:
             return 0, moved, verdict
         if verdict.action is Action.TOO_LARGE:
             if len(batch) == 1:
-                moved = await asyncio.to_thread(
+                moved = await self.offload(
                     self.queue.dead_letter,
                     {batch[0].seq: f"{TOO_LARGE_ALONE}: {verdict.message}"},
                     self.clock.now().timestamp(),

@@ -19,7 +19,7 @@ from typing import IO
 
 import orjson
 
-from beamwarden.agent.clock import Clock
+from beamwarden.agent.clock import Clock, Offload
 from beamwarden.agent.drivers.base import Sample
 from beamwarden.agent.queue.store import ReadingQueue
 
@@ -45,8 +45,15 @@ def encode_reading(node_id: str, sensor_type: str, sensor_id: str, sample: Sampl
 
 
 class QueueWriter:
-    def __init__(self, queue: ReadingQueue, clock: Clock, commit_log: Path | None = None) -> None:
+    def __init__(
+        self,
+        queue: ReadingQueue,
+        clock: Clock,
+        commit_log: Path | None = None,
+        offload: Offload = asyncio.to_thread,
+    ) -> None:
         self.queue = queue
+        self.offload = offload
         self.clock = clock
         self._pending: list[bytes] = []
         self._waiters: list[tuple[asyncio.Future[range], int, int]] = []
@@ -84,9 +91,7 @@ class QueueWriter:
             bodies, waiters = self._pending, self._waiters
             self._pending, self._waiters = [], []
             try:
-                seqs = await asyncio.to_thread(
-                    self.queue.put_many, bodies, self.clock.now().timestamp()
-                )
+                seqs = await self.offload(self.queue.put_many, bodies, self.clock.now().timestamp())
             except Exception as exc:
                 for future, _, _ in waiters:
                     if not future.done():
