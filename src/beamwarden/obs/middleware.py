@@ -3,7 +3,8 @@
 ``http_requests_total{method, route, status}`` and ``http_request_duration_seconds{method,
 route}``. ``route`` is the route *template* (``/nodes/{node_id}``), never the raw path: it is read
 from Starlette/FastAPI's matched route (``scope["route"].path``) after the app answered, or from
-``route_of(scope)`` when given; a request that matched no route is ``"<unmatched>"``. At most
+``route_of(scope)`` when given; a request answered by a mounted app (its ``root_path`` grew) is
+``"<mount>/{path}"``; a request that matched no route is ``"<unmatched>"``. At most
 ``max_routes`` distinct routes are kept (then ``"<other>"``) and unknown methods are ``"OTHER"``,
 so the label sets stay bounded whatever clients send.
 """
@@ -55,8 +56,12 @@ class RequestMetricsMiddleware:
             buckets=LATENCY_BUCKETS,
         )
 
-    def _route(self, scope: Scope) -> str:
+    def _route(self, scope: Scope, root_path: str) -> str:
         route = self.route_of(scope)
+        if route is None:
+            mounted = str(scope.get("root_path", ""))
+            if mounted != root_path and mounted.startswith(root_path):
+                route = mounted[len(root_path) :] + "/{path}"
         if route is None:
             return UNMATCHED
         if route not in self._routes:
@@ -71,6 +76,7 @@ class RequestMetricsMiddleware:
             return
         start = self.timer()
         status = 500
+        root_path = str(scope.get("root_path", ""))
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -84,6 +90,6 @@ class RequestMetricsMiddleware:
             elapsed = self.timer() - start
             method = scope.get("method", "GET")
             method = method if method in METHODS else "OTHER"
-            route = self._route(scope)
+            route = self._route(scope, root_path)
             self.requests.labels(method=method, route=route, status=status).inc()
             self.duration.labels(method=method, route=route).observe(max(elapsed, 0.0))

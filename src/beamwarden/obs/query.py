@@ -47,7 +47,13 @@ class SampleQuery:
 
 def parse_since(text: str, now: float) -> float:
     """See the module docstring; raises :class:`InvalidQuery` (parameter ``since``)."""
-    text = text.strip()
+    since = _since(text.strip(), now)
+    if since < 0:
+        raise InvalidQuery("since", "before 1970")
+    return since
+
+
+def _since(text: str, now: float) -> float:
     if not text:
         raise InvalidQuery("since", "empty")
     duration = _DURATION.match(text)
