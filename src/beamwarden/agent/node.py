@@ -8,9 +8,9 @@
 * **Heartbeats** every ``heartbeat_interval_s`` with a random ``instance_id`` per process and the
   instance ``state`` (idle → starting → warming → active; stopping → stopped on shutdown). Every
   intermediate state is reported once, in order, so the server sees only allowed transitions.
-* **409**: another instance holds this node (a cloned SD card, two agents on one config). The agent
-  stops writing readings, logs who holds the node, and asks again every ``slow_retry_s``; when a
-  heartbeat is accepted again it resumes.
+* **409**: another instance holds this node (a cloned SD card, two agents on one config, or our own
+  previous process killed a moment ago). The agent stops writing readings, logs who holds the node
+  once, keeps heartbeating every interval, and resumes writing when a heartbeat is accepted again.
 """
 
 from __future__ import annotations
@@ -280,8 +280,10 @@ class NodeLink:
                 self.state = InstanceState.ACTIVE
             verdict = await self.heartbeat()
             interval = self.config.heartbeat_interval_s
-            if verdict.action in (Action.REFUSED, Action.CONFLICT):
+            if verdict.action is Action.REFUSED:
                 interval = max(interval, self.config.push.slow_retry_s)
+            # A 409 is asked again every interval: the lease of a dead instance of ours (kill -9,
+            # power cut) expires within a few intervals, and then this instance writes again.
             await sleep_or_wake(self.clock, interval, stop)
 
     async def farewell(self) -> None:

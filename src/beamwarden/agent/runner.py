@@ -152,7 +152,13 @@ class Agent:
             client.headers["User-Agent"] = f"pi-log/{node.version}"
             sender = ReadingSender(client, lambda: node.token, clock, config.push.gzip_min_bytes)
             self.pusher = pusher = Pusher(queue, sender, clock, config.push, self.jitter)
-            node.on_conflict = lambda holder: setattr(pusher, "hold", holder)
+
+            def hold(holder: str | None) -> None:
+                pusher.hold = holder
+                if holder is None:
+                    pusher.wake.set()
+
+            node.on_conflict = hold
             node.ready = lambda: pusher.stored_total > 0 or queue.depth == 0
             self.scheduler = scheduler = Scheduler(
                 config.sensors, config.node_id, writer, clock, on_queued=pusher.notify
