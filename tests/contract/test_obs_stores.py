@@ -270,3 +270,12 @@ def test_any_valid_record_round_trips(
     obs_store.append_logs([record])
     got = obs_store.read_logs(LogQuery(after_id=0, limit=10**6))[-1]
     assert got._replace(id=0) == record
+
+
+def test_a_sample_that_cannot_be_encoded_does_not_take_its_batch_with_it(
+    obs_store: ObsStore,
+) -> None:
+    bad = MetricSample(T0, "jobs_total", MetricKind.COUNTER, (("k", "bad \udc80"),), 1.0)
+    obs_store.append_samples([sample(0, value=1), bad, sample(1, value=2)])
+    values = [s.value for s in obs_store.read_samples(SampleQuery()) if s.labels == ()]
+    assert values == [1.0, 2.0]

@@ -27,12 +27,13 @@ from types import TracebackType
 from typing import Any
 
 from .clock import Clock, SystemClock
-from .context import bound_fields
+from .context import _FIELDS
 from .levels import STDLIB_LEVELS, Level, level_from_number
 from .metrics import Counter, MetricRegistry
 from .records import (
     EMPTY_ATTRS,
     MAX_LOGGER_CHARS,
+    MAX_MESSAGE_CHARS,
     JsonValue,
     LogRecord,
     cap_message,
@@ -50,6 +51,11 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "asctime",
     "taskName",
 }
+_N_STANDARD = len(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+_LEVELS = STDLIB_LEVELS
+_new_record = tuple.__new__
+
+_fields = _FIELDS.get
 
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 _Item = tuple[float, int, str, str, dict[str, Any] | None, Mapping[str, JsonValue], Any, Any]
@@ -124,20 +130,25 @@ class ObsHandler(logging.Handler):
                 with self._drop_lock:
                     self.dropped += 1
                 return
-            extras = record.__dict__.keys() - _STANDARD
+            attrs = record.__dict__
+            extras = None
+            if len(attrs) > _N_STANDARD:  # cheaper than a set difference for every record
+                keys = attrs.keys() - _STANDARD
+                if keys:
+                    extras = {k: attrs[k] for k in keys}
             queue.append(
                 (
                     record.created,
                     record.levelno,
                     record.name,
                     record.getMessage(),
-                    {k: record.__dict__[k] for k in extras} if extras else None,
-                    bound_fields(),
+                    extras,
+                    _fields(),
                     record.exc_info,
                     record.stack_info,
                 )
             )
-            if len(queue) >= self.batch_size:
+            if len(queue) >= self.batch_size and not self._wake.is_set():
                 self._wake.set()
         except Exception:
             self.handleError(record)
@@ -172,18 +183,18 @@ class ObsHandler(logging.Handler):
 
     def _drain(self) -> None:
         queue = self._queue
+        convert = self._convert
         while queue:
             records: list[LogRecord] = []
             markers: list[threading.Event] = []
-            for _ in range(self.batch_size):
-                try:
-                    item = queue.popleft()
-                except IndexError:
-                    break
-                if isinstance(item, threading.Event):
+            popleft = queue.popleft
+            # only this thread takes items, so the first min(len, batch) are there to take
+            for _ in range(min(len(queue), self.batch_size)):
+                item = popleft()
+                if item.__class__ is threading.Event:
                     markers.append(item)
                     break  # write what came before the marker, then release its waiter
-                records.append(self._convert(item))
+                records.append(convert(item))  # type: ignore[arg-type]
             if self.dropped != self._dropped_reported:
                 records.append(self._drop_report())
             self._write(records)
@@ -228,6 +239,16 @@ class ObsHandler(logging.Handler):
 
     def _convert(self, item: _Item) -> LogRecord:
         created, levelno, name, message, extras, fields, exc_info, stack_info = item
+        level = _LEVELS.get(levelno) or level_from_number(levelno)
+        if (
+            extras is None
+            and exc_info is None
+            and stack_info is None
+            and len(message) <= MAX_MESSAGE_CHARS
+            and len(name) <= MAX_LOGGER_CHARS
+        ):
+            # the common case; context fields were checked when bound and are never mutated
+            return _new_record(LogRecord, (created, level, message, name, fields, 0))
         attrs: dict[str, JsonValue] = dict(fields) if fields else {}
         if extras:
             own = extras.pop(ATTRS_KEY, None)
@@ -240,13 +261,7 @@ class ObsHandler(logging.Handler):
         if stack_info:
             attrs["stack"] = str(stack_info)[-MAX_EXCEPTION_CHARS:]
         message = cap_message(message, attrs)
-        return LogRecord(
-            created,
-            STDLIB_LEVELS.get(levelno) or level_from_number(levelno),
-            message,
-            name[:MAX_LOGGER_CHARS],
-            attrs or EMPTY_ATTRS,
-        )
+        return LogRecord(created, level, message, name[:MAX_LOGGER_CHARS], attrs or EMPTY_ATTRS)
 
 
 def _format_exception(exc_info: object) -> str:

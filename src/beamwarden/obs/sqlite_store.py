@@ -9,8 +9,10 @@
 * Only the indexes the queries use: ``ts`` on logs and samples (``since`` and retention by age);
   reads page by rowid (``id > cursor``) with ``+ts`` so that the planner keeps to the rowid order.
   The first page of a ``since`` query finds its first id through the ``ts`` index once.
-* The last-value table ``obs_series`` (one row per series, upserted with each batch) answers
-  scrapes without touching the history.
+* Series (name + labels + kind) are rows of ``obs_series``, numbered; a sample row holds only
+  ``(ts, series, value)``. The series row also holds the last value (updated by id with each
+  batch), so scrapes read one row per series and never touch the history. The series numbers
+  are cached by the writer: one writing process per file.
 * A stored row that cannot be decoded is skipped and counted (``stats().unreadable``), so one bad
   row never breaks a read; unreadable attributes are kept as text in ``attrs["unreadable_attrs"]``.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,43 +52,48 @@ CREATE TABLE IF NOT EXISTS obs_logs (
     attrs TEXT
 );
 CREATE INDEX IF NOT EXISTS obs_logs_ts ON obs_logs (ts);
+CREATE TABLE IF NOT EXISTS obs_series (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ts REAL,
+    value REAL,
+    histogram TEXT,
+    UNIQUE (name, labels)
+);
 CREATE TABLE IF NOT EXISTS obs_samples (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    labels TEXT NOT NULL,
+    series INTEGER NOT NULL,
     value REAL,
     histogram TEXT
 );
 CREATE INDEX IF NOT EXISTS obs_samples_ts ON obs_samples (ts);
-CREATE TABLE IF NOT EXISTS obs_series (
-    name TEXT NOT NULL,
-    labels TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    ts REAL NOT NULL,
-    value REAL,
-    histogram TEXT,
-    PRIMARY KEY (name, labels)
-) WITHOUT ROWID;
 """
 
 _INSERT_LOG = "INSERT INTO obs_logs (ts, level, logger, message, attrs) VALUES (?, ?, ?, ?, ?)"
-_INSERT_SAMPLE = (
-    "INSERT INTO obs_samples (ts, name, kind, labels, value, histogram) VALUES (?, ?, ?, ?, ?, ?)"
-)
-_UPSERT_SERIES = """
-INSERT INTO obs_series (name, labels, kind, ts, value, histogram) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (name, labels) DO UPDATE SET
-    kind = excluded.kind, ts = excluded.ts, value = excluded.value, histogram = excluded.histogram
-WHERE excluded.ts >= obs_series.ts
+_INSERT_SAMPLE = "INSERT INTO obs_samples (ts, series, value, histogram) VALUES (?, ?, ?, ?)"
+_NEW_SERIES = """
+INSERT INTO obs_series (name, labels, kind) VALUES (?, ?, ?)
+ON CONFLICT (name, labels) DO UPDATE SET kind = excluded.kind
+RETURNING id
+"""
+_LAST_VALUE = """
+UPDATE obs_series SET ts = ?, value = ?, histogram = ? WHERE id = ? AND (ts IS NULL OR ts <= ?)
+"""
+_SAMPLE_COLUMNS = """
+SELECT s.id, s.ts, r.name, r.kind, r.labels, s.value, s.histogram
+FROM obs_samples AS s JOIN obs_series AS r ON r.id = s.series
 """
 #: rows deleted per transaction by retention, so that writers never wait long
 DELETE_BATCH = 20_000
 
 _T = TypeVar("_T")
+#: what binding or encoding a value SQLite/JSON cannot hold raises
+_UNBINDABLE = (UnicodeEncodeError, sqlite3.InterfaceError, OverflowError, TypeError, ValueError)
 _LogRow = tuple[float, int, str, str, str | None]
-_SampleRow = tuple[float, str, str, str, float | None, str | None]
+_SampleRow = tuple[float, int, float | None, str | None]
 
 
 class SqliteStore:
@@ -114,7 +121,7 @@ class SqliteStore:
         self._closed = False
         self._unreadable = 0
         self._rejected = 0
-        self._label_keys: dict[Labels, str] = {}
+        self._series_ids: dict[tuple[str, Labels], int] = {}
         self._writer: sqlite3.Connection | None = None
         if readonly:
             if not Path(self.path).exists():
@@ -312,57 +319,54 @@ class SqliteStore:
 
     # -- samples ----------------------------------------------------------------------------
 
-    def _labels_key(self, labels: Labels) -> str:
-        key = self._label_keys.get(labels)
-        if key is None:
-            if len(self._label_keys) > 100_000:
-                self._label_keys.clear()
-            key = self._label_keys[labels] = labels_key(labels)
-        return key
+    def _series_id(self, conn: sqlite3.Connection, sample: MetricSample) -> int:
+        key = (sample.name, sample.labels)
+        sid = self._series_ids.get(key)
+        if sid is None:
+            (sid,) = conn.execute(
+                _NEW_SERIES, (sample.name, labels_key(sample.labels), sample.kind.value)
+            ).fetchone()
+            self._series_ids[key] = sid
+        return sid
 
     def append_samples(self, samples: Sequence[MetricSample]) -> None:
         if not samples:
             return
-        rows: list[_SampleRow] = []
-        latest: dict[tuple[str, str], _SampleRow] = {}
-        for sample in samples:
-            value = sample.value
-            row: _SampleRow
-            if isinstance(value, HistogramValue):
-                row = (
-                    sample.ts,
-                    sample.name,
-                    sample.kind.value,
-                    self._labels_key(sample.labels),
-                    None,
-                    _json.dumps(value.as_json()).decode(),
-                )
-            else:
-                row = (
-                    sample.ts,
-                    sample.name,
-                    sample.kind.value,
-                    self._labels_key(sample.labels),
-                    value,
-                    None,
-                )
-            rows.append(row)
-            series = (row[1], row[3])
-            current = latest.get(series)
-            if current is None or current[0] <= row[0]:
-                latest[series] = row
-        upserts = [(r[1], r[3], r[2], r[0], r[4], r[5]) for r in latest.values()]
         try:
-            with self._write() as conn:
-                conn.executemany(_INSERT_SAMPLE, rows)
-                conn.executemany(_UPSERT_SERIES, upserts)
-        except (UnicodeEncodeError, sqlite3.InterfaceError, OverflowError):
-            self._insert_one_by_one(_INSERT_SAMPLE, rows, _clean_sample_row)
-            with self._write() as conn:
-                for upsert in upserts:
-                    # a row that cannot be bound was counted once, by the history insert above
-                    with suppress(UnicodeEncodeError, sqlite3.InterfaceError, OverflowError):
-                        conn.execute(_UPSERT_SERIES, upsert)
+            self._append_samples(samples)
+        except _UNBINDABLE:
+            self._series_ids.clear()  # ids handed out in the rolled-back transaction are void
+            for sample in samples:  # the slow path: one transaction each, the bad ones counted
+                try:
+                    self._append_samples([sample])
+                except _UNBINDABLE:
+                    self._series_ids.clear()
+                    self._rejected += 1
+
+    def _append_samples(self, samples: Sequence[MetricSample]) -> None:
+        rows: list[_SampleRow] = []
+        latest: dict[int, _SampleRow] = {}
+        dumps = _json.dumps
+        with self._write() as conn:
+            series_id = self._series_id
+            for sample in samples:
+                sid = series_id(conn, sample)
+                value = sample.value
+                if value.__class__ is HistogramValue:
+                    row: _SampleRow = (
+                        sample.ts,
+                        sid,
+                        None,
+                        dumps(value.as_json()).decode(),
+                    )
+                else:
+                    row = (sample.ts, sid, value, None)  # type: ignore[assignment]
+                rows.append(row)
+                current = latest.get(sid)
+                if current is None or current[0] <= row[0]:
+                    latest[sid] = row
+            conn.executemany(_INSERT_SAMPLE, rows)
+            conn.executemany(_LAST_VALUE, [(r[0], r[2], r[3], r[1], r[0]) for r in latest.values()])
 
     def read_samples(self, query: SampleQuery) -> list[MetricSample]:
         after = query.after_id
@@ -372,21 +376,24 @@ class SqliteStore:
             if first is None:
                 return []
             after = first - 1
-        sql = "SELECT id, ts, name, kind, labels, value, histogram FROM obs_samples WHERE id > ?"
+        sql = _SAMPLE_COLUMNS + " WHERE s.id > ?"
         params: list[Any] = [after]
         if since is not None:
-            sql += " AND +ts >= ?"
+            sql += " AND +s.ts >= ?"
             params.append(since)
         if query.name is not None:
-            sql += " AND name = ?"
+            sql += " AND r.name = ?"
             params.append(query.name)
         return self._read_pages(
-            sql + " ORDER BY id LIMIT ?", params, query.limit, self._decode_sample
+            sql + " ORDER BY s.id LIMIT ?", params, query.limit, self._decode_sample
         )
 
     def latest_samples(self) -> list[MetricSample]:
         out: list[MetricSample] = []
-        rows = self._read("SELECT 0, ts, name, kind, labels, value, histogram FROM obs_series")
+        rows = self._read(
+            "SELECT 0, ts, name, kind, labels, value, histogram FROM obs_series"
+            " WHERE ts IS NOT NULL"
+        )
         for row in rows:
             sample = self._decode_sample(row)
             if sample is not None:
@@ -422,7 +429,7 @@ class SqliteStore:
     def stats(self) -> StoreStats:
         (logs,) = self._read("SELECT count(*) FROM obs_logs")[0]
         (samples,) = self._read("SELECT count(*) FROM obs_samples")[0]
-        (series,) = self._read("SELECT count(*) FROM obs_series")[0]
+        (series,) = self._read("SELECT count(*) FROM obs_series WHERE ts IS NOT NULL")[0]
         return StoreStats(
             kind=self.kind,
             logs=logs,
@@ -473,8 +480,3 @@ def _clean_log_row(row: _LogRow) -> _LogRow:
         clean_text(message),
         None if attrs is None else clean_text(attrs),
     )
-
-
-def _clean_sample_row(row: _SampleRow) -> _SampleRow:
-    ts, name, kind, labels, value, histogram = row
-    return (ts, clean_text(name), kind, clean_text(labels), value, histogram)
