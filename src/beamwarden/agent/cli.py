@@ -115,7 +115,7 @@ def _open_queue(config: Path) -> ReadingQueue:
 
 
 def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else "-"
+    return "-" if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 @queue_app.command()
