@@ -17,9 +17,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.exposition import generate_latest as _text
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from prometheus_client.openmetrics.exposition import generate_latest as _openmetrics
+from prometheus_client.samples import Sample
 
 from .metrics import MetricRegistry
-from .records import HistogramValue, Labels, MetricKind, MetricSample
+from .records import HistogramValue, MetricKind, MetricSample
 
 TEXT_TYPE = CONTENT_TYPE_LATEST
 OPENMETRICS_CONTENT_TYPE = OPENMETRICS_TYPE
@@ -33,21 +34,30 @@ def _float_text(bound: float) -> str:
     return repr(float(bound))
 
 
-def _add(metric: Metric, kind: MetricKind, name: str, labels: Labels, value: object) -> None:
-    base = dict(labels)
-    if kind is MetricKind.COUNTER:
-        assert isinstance(value, float)
-        metric.add_sample(name + "_total", base, value)
-    elif kind is MetricKind.GAUGE:
-        assert isinstance(value, float)
-        metric.add_sample(name, base, value)
-    else:
-        assert isinstance(value, HistogramValue)
-        for bound, count in zip((*value.bounds, float("inf")), value.counts, strict=True):
-            le = "+Inf" if bound == float("inf") else _float_text(bound)
-            metric.add_sample(name + "_bucket", {**base, "le": le}, float(count))
-        metric.add_sample(name + "_count", base, float(value.observations))
-        metric.add_sample(name + "_sum", base, value.sum)
+def _add_histogram(metric: Metric, name: str, base: dict[str, str], value: HistogramValue) -> None:
+    for bound, count in zip((*value.bounds, float("inf")), value.counts, strict=True):
+        le = "+Inf" if bound == float("inf") else _float_text(bound)
+        metric.add_sample(name + "_bucket", {**base, "le": le}, float(count))
+    metric.add_sample(name + "_count", base, float(value.observations))
+    metric.add_sample(name + "_sum", base, value.sum)
+
+
+def _fill(
+    metric: Metric, kind: MetricKind, name: str, items: Iterable[tuple[dict[str, str], object]]
+) -> None:
+    """Add the samples of one family (``items``: label dicts and values) to ``metric``."""
+    samples = metric.samples
+    if kind is MetricKind.HISTOGRAM:
+        for labels, value in items:
+            assert isinstance(value, HistogramValue)
+            _add_histogram(metric, name, labels, value)
+        return
+    # Sample objects straight into the list: Metric.add_sample does just this, one call more
+    sample_name = name + "_total" if kind is MetricKind.COUNTER else name
+    samples.extend(
+        Sample(sample_name, labels, value, None, None)  # type: ignore[arg-type]
+        for labels, value in items
+    )
 
 
 def _family_name(name: str, kind: MetricKind) -> str:
@@ -67,8 +77,7 @@ class ObsCollector:
             for family in self.source.families():
                 name = _family_name(family.name, family.kind)
                 metric = Metric(name, family.help, family.kind.value)
-                for series in family.series():
-                    _add(metric, family.kind, name, series.labels, series.value)
+                _fill(metric, family.kind, name, ((s.label_dict, s.value) for s in family.series()))
                 yield metric
             return
         yield from families_from_samples(self.source.latest_samples())
@@ -80,21 +89,19 @@ class ObsCollector:
 def families_from_samples(
     samples: Iterable[MetricSample], helps: dict[str, str] | None = None
 ) -> Iterator[Metric]:
-    """Group samples by name into families (a name stored with two kinds keeps the first)."""
-    families: dict[str, tuple[MetricKind, Metric]] = {}
-    for sample in sorted(samples, key=lambda s: (s.name, s.labels)):
-        found = families.get(sample.name)
-        if found is None:
-            name = _family_name(sample.name, sample.kind)
-            help_text = (helps or {}).get(sample.name, "")
-            found = families[sample.name] = (
-                sample.kind,
-                Metric(name, help_text, sample.kind.value),
-            )
-        kind, metric = found
-        if kind is sample.kind:
-            _add(metric, kind, metric.name, sample.labels, sample.value)
-    for _, metric in families.values():
+    """Group samples by name into families, in the order names first appear (a name stored
+    with two kinds keeps the first)."""
+    groups: dict[str, tuple[MetricKind, list[tuple[dict[str, str], object]]]] = {}
+    for sample in samples:
+        group = groups.get(sample.name)
+        if group is None:
+            group = groups[sample.name] = (sample.kind, [])
+        if group[0] is sample.kind:
+            group[1].append((dict(sample.labels), sample.value))
+    for name, (kind, items) in groups.items():
+        family = _family_name(name, kind)
+        metric = Metric(family, (helps or {}).get(name, ""), kind.value)
+        _fill(metric, kind, family, items)
         yield metric
 
 

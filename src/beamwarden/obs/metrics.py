@@ -41,10 +41,12 @@ OVERFLOW_VALUE = "other"
 
 
 class _Series:
-    __slots__ = ("_lock", "_recorded", "_version", "labels")
+    __slots__ = ("_lock", "_recorded", "_version", "label_dict", "labels")
 
     def __init__(self, labels: Labels) -> None:
         self.labels = labels
+        #: the labels as a dict, made once for the exposition (read-only)
+        self.label_dict = dict(labels)
         self._lock = threading.Lock()
         self._version = 0
         self._recorded = 0

@@ -90,6 +90,8 @@ FROM obs_samples AS s JOIN obs_series AS r ON r.id = s.series
 DELETE_BATCH = 20_000
 
 _T = TypeVar("_T")
+_KINDS = {kind.value: kind for kind in MetricKind}
+_new_sample = tuple.__new__
 #: what binding or encoding a value SQLite/JSON cannot hold raises
 _UNBINDABLE = (UnicodeEncodeError, sqlite3.InterfaceError, OverflowError, TypeError, ValueError)
 _LogRow = tuple[float, int, str, str, str | None]
@@ -112,6 +114,8 @@ class SqliteStore:
         synchronous: str = "NORMAL",
     ) -> None:
         self.path = str(path)
+        if self.path in {"", ":memory:"} or self.path.startswith("file::memory:"):
+            raise ValueError("SqliteStore needs a file (readers use their own connections)")
         self.readonly = readonly
         self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
@@ -122,6 +126,8 @@ class SqliteStore:
         self._unreadable = 0
         self._rejected = 0
         self._series_ids: dict[tuple[str, Labels], int] = {}
+        self._labels: dict[object, Labels] = {}  # label text → parsed, for reads
+        self._latest: dict[int, MetricSample] = {}  # series id → last value (writer only)
         self._writer: sqlite3.Connection | None = None
         if readonly:
             if not Path(self.path).exists():
@@ -134,6 +140,7 @@ class SqliteStore:
         writer.execute(f"PRAGMA synchronous={synchronous.upper()}")
         writer.executescript(SCHEMA)
         self._writer = writer
+        self._latest.update(self._read_latest(writer))
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
@@ -346,6 +353,7 @@ class SqliteStore:
     def _append_samples(self, samples: Sequence[MetricSample]) -> None:
         rows: list[_SampleRow] = []
         latest: dict[int, _SampleRow] = {}
+        newest: dict[int, MetricSample] = {}
         dumps = _json.dumps
         with self._write() as conn:
             series_id = self._series_id
@@ -365,8 +373,14 @@ class SqliteStore:
                 current = latest.get(sid)
                 if current is None or current[0] <= row[0]:
                     latest[sid] = row
+                    newest[sid] = sample
             conn.executemany(_INSERT_SAMPLE, rows)
             conn.executemany(_LAST_VALUE, [(r[0], r[2], r[3], r[1], r[0]) for r in latest.values()])
+        cache = self._latest
+        for sid, sample in newest.items():  # committed: the cache follows the table
+            known = cache.get(sid)
+            if known is None or known.ts <= sample.ts:
+                cache[sid] = sample._replace(id=0)
 
     def read_samples(self, query: SampleQuery) -> list[MetricSample]:
         after = query.after_id
@@ -389,15 +403,28 @@ class SqliteStore:
         )
 
     def latest_samples(self) -> list[MetricSample]:
-        out: list[MetricSample] = []
-        rows = self._read(
-            "SELECT 0, ts, name, kind, labels, value, histogram FROM obs_series"
-            " WHERE ts IS NOT NULL"
+        """The writer keeps the last-value table in memory too (loaded at open, updated after
+        each commit), so a scrape in the writing process reads no rows; ``list(dict.values())``
+        is one C call under the GIL, safe against a concurrent commit. Read-only stores read
+        ``obs_series``."""
+        if not self.readonly:
+            if self._closed:
+                raise StoreClosed("the store is closed")
+            return list(self._latest.values())
+        return [s for _, s in self._read_latest()]
+
+    def _read_latest(
+        self, conn: sqlite3.Connection | None = None
+    ) -> list[tuple[int, MetricSample]]:
+        out: list[tuple[int, MetricSample]] = []
+        rows = (conn or self._reader()).execute(
+            "SELECT id, ts, name, kind, labels, value, histogram FROM obs_series"
+            " WHERE ts IS NOT NULL ORDER BY name, labels"
         )
         for row in rows:
             sample = self._decode_sample(row)
             if sample is not None:
-                out.append(sample)
+                out.append((row[0], sample._replace(id=0)))
         return out
 
     def _decode_sample(self, row: tuple[Any, ...]) -> MetricSample | None:
@@ -405,7 +432,7 @@ class SqliteStore:
         try:
             if not isinstance(ts, int | float) or not isinstance(name, str):
                 raise TypeError("ts and name")
-            metric_kind = MetricKind(kind)
+            metric_kind = _KINDS[kind]
             decoded: float | HistogramValue
             if metric_kind is MetricKind.HISTOGRAM:
                 decoded = HistogramValue.from_json(_json.loads(histogram))
@@ -413,7 +440,12 @@ class SqliteStore:
                 decoded = float(value)
             else:
                 raise TypeError("value")
-            return MetricSample(float(ts), name, metric_kind, labels_from_key(labels), decoded, rid)
+            parsed = self._labels.get(labels)
+            if parsed is None:
+                if len(self._labels) > 100_000:
+                    self._labels.clear()
+                parsed = self._labels[labels] = labels_from_key(labels)
+            return _new_sample(MetricSample, (float(ts), name, metric_kind, parsed, decoded, rid))
         except (TypeError, ValueError, KeyError):
             self._unreadable += 1
             return None
