@@ -13,10 +13,19 @@ from beamwarden.server.store import SqlStore, StoreConfig, open_store, upgrade
 from tests.fixtures.databases import sqlite_url, throwaway_postgres
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+@pytest.fixture(
+    params=["sqlite", "sqlite-thread", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every implementation of the store: SQLite with its readings writer in a child process (the
+    default) or in a thread, and PostgreSQL."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def store_url(store_kind: str, tmp_path: Path) -> AsyncIterator[str]:
     """A migrated, empty database of each kind."""
-    if request.param == "sqlite":
+    if store_kind.startswith("sqlite"):
         url = sqlite_url(tmp_path)
         await asyncio.to_thread(upgrade, url)
         yield url
@@ -27,8 +36,11 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
 
 
 @pytest.fixture
-def store_config(store_url: str) -> StoreConfig:
-    return StoreConfig(store_url, pool_size=2, connect_timeout=5.0, query_timeout=10.0)
+def store_config(store_url: str, store_kind: str) -> StoreConfig:
+    writer = "thread" if store_kind == "sqlite-thread" else "process"
+    return StoreConfig(
+        store_url, pool_size=2, connect_timeout=5.0, query_timeout=10.0, sqlite_writer=writer
+    )
 
 
 @pytest.fixture

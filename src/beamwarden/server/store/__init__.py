@@ -11,12 +11,37 @@ and third-party libraries (never services, the API or the app). The app wires it
 Modules: :mod:`.config` (settings, URLs), :mod:`.schema` (tables), :mod:`.migrate` and
 ``migrations/`` (Alembic), :mod:`.sql_store` (the store), :mod:`.ingest` (the readings hot path
 shared by :mod:`.sqlite_writer` and :mod:`.postgres_writer`), :mod:`.failures` (driver errors →
-``StoreUnavailable``).
+``StoreUnavailable``), :mod:`.sqlite_writer_process` (SQLite's writer in a child process).
 """
 
+from __future__ import annotations
+
+import importlib as _importlib
+from typing import TYPE_CHECKING
+from typing import Any as _Any
+
 from .config import DEFAULT_URL, StoreConfig, normalise_url
-from .migrate import check, upgrade
-from .sql_store import SqlStore, open_store
+
+if TYPE_CHECKING:
+    from .migrate import check, upgrade
+    from .sql_store import SqlStore, open_store
+
+#: imported on first use, so that a submodule (the SQLite writer's child process) can be
+#: imported without SQLAlchemy and Alembic
+_LAZY = {
+    "check": ".migrate",
+    "upgrade": ".migrate",
+    "SqlStore": ".sql_store",
+    "open_store": ".sql_store",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(_importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "DEFAULT_URL",

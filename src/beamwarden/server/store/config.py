@@ -14,6 +14,7 @@ from dataclasses import dataclass
 DEFAULT_URL = "sqlite:///./data/beamwarden.db"
 
 _SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_SQLITE_WRITERS = ("process", "thread")
 
 
 @dataclass
@@ -39,6 +40,9 @@ class StoreConfig:
       size when it restarts, so a burst does not leave a huge file behind.
     * ``sqlite_mmap_mib``: ``PRAGMA mmap_size`` of the reading connections (reads straight from the
       OS page cache instead of a copy per connection); 0 turns it off.
+    * ``sqlite_writer``: where SQLite's readings writer runs: ``process`` (a child process of its
+      own, the default: it needs no share of the server's GIL) or ``thread`` (a thread of the
+      server; no extra process). See :mod:`.sqlite_writer`.
     * ``postgres_jit``: PostgreSQL's ``jit`` for the store's connections, off by default: a series
       of a day (1440 buckets) is planned above ``jit_above_cost`` and then spends 15-60 ms
       compiling for a 30 ms query.
@@ -54,11 +58,14 @@ class StoreConfig:
     sqlite_checkpoint_pages: int = 10_000
     sqlite_wal_limit_mib: int = 64
     sqlite_mmap_mib: int = 256
+    sqlite_writer: str = "process"
     postgres_jit: bool = False
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous.upper() not in _SQLITE_SYNCHRONOUS:
             raise ValueError(f"sqlite_synchronous must be one of {', '.join(_SQLITE_SYNCHRONOUS)}")
+        if self.sqlite_writer not in _SQLITE_WRITERS:
+            raise ValueError(f"sqlite_writer must be one of {', '.join(_SQLITE_WRITERS)}")
         if self.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
         if self.connect_timeout <= 0 or self.query_timeout <= 0:

@@ -43,7 +43,7 @@ import msgspec
 from beamwarden.protocol import covered, is_fleet_wide, merge_ranges, ranges_of
 from beamwarden.server.records import BatchOutcome, ReadingBatch
 
-from .schema import SLOTS
+from .layout import SLOTS
 
 #: (owner, sensor_id, sensor_type); owner is the node id, or '' for a fleet-wide sensor id
 SensorKey = tuple[str, str, str]

@@ -30,7 +30,7 @@ from .ingest import (
     decode_fields,
     encode_fields,
 )
-from .schema import READING_COLUMNS
+from .layout import READING_COLUMNS
 
 _SELECT_SENSORS = (
     "SELECT id, owner, sensor_id, sensor_type, fields FROM sensors "

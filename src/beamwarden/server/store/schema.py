@@ -37,8 +37,7 @@ from sqlalchemy import (
     Text,
 )
 
-#: Numeric payload fields stored in columns per sensor; more are kept only in the payload.
-SLOTS = 8
+from .layout import SLOTS
 
 metadata = MetaData()
 
@@ -118,19 +117,6 @@ readings = Table(
     Column("payload", Text, nullable=False),  # compact JSON
     PrimaryKeyConstraint("sensor_ref", "ts_us", "id", name="pk_readings"),
     sqlite_with_rowid=False,
-)
-
-#: Readings' column order for inserts; the hot path builds tuples in exactly this order.
-READING_COLUMNS: tuple[str, ...] = (
-    "sensor_ref",
-    "node_ref",
-    "source_ref",
-    "ts_us",
-    "received_us",
-    "flags",
-    "reading_id",
-    "payload",
-    *(f"v{slot}" for slot in range(SLOTS)),
 )
 
 #: Counters the store keeps itself, one row per name (``readings``: the last id given on SQLite).

@@ -81,9 +81,11 @@ from .config import (
 )
 from .failures import is_unique_violation, unavailable
 from .ingest import decode_fields
+from .layout import SLOTS
 from .postgres_writer import PostgresReadingWriter
-from .schema import SLOTS, events, nodes, reading_keys, readings, sensors, telemetry, tokens
+from .schema import events, nodes, reading_keys, readings, sensors, telemetry, tokens
 from .sqlite_writer import SqliteReadingWriter
+from .sqlite_writer_process import SqliteWriterProcess
 
 __all__ = ["SqlStore", "open_store"]
 
@@ -154,14 +156,21 @@ def _engine(config: StoreConfig) -> AsyncEngine:
     return engine
 
 
+#: the writer of readings: one of each database's (SQLite: in a thread or a child process)
+ReadingWriter = SqliteReadingWriter | SqliteWriterProcess | PostgresReadingWriter
+
+
 async def open_store(config: StoreConfig) -> SqlStore:
     """Build the store for ``config.url`` (SQLite or PostgreSQL). It does not connect or migrate:
     run :func:`beamwarden.server.store.upgrade` first; :meth:`SqlStore.ping` tells if it answers."""
     engine = _engine(config)
     url = normalise_url(config.url)
-    writer: SqliteReadingWriter | PostgresReadingWriter
-    if is_sqlite(url):
+    writer: ReadingWriter
+    if is_sqlite(url) and config.sqlite_writer == "thread":
         writer = SqliteReadingWriter(sqlite_path(url), config)
+    elif is_sqlite(url):
+        writer = SqliteWriterProcess(sqlite_path(url), config)
+        await writer.start()
     else:
         writer = PostgresReadingWriter(engine, config)
     return SqlStore(engine, config, writer)
@@ -174,7 +183,7 @@ class SqlStore:
         self,
         engine: AsyncEngine,
         config: StoreConfig,
-        writer: SqliteReadingWriter | PostgresReadingWriter,
+        writer: ReadingWriter,
     ) -> None:
         self.engine = engine
         self.config = config
@@ -239,7 +248,7 @@ class SqlStore:
 
     async def prune_reading_keys(self, before_us: int) -> int:
         """Forget opaque reading ids received before ``before_us``; returns how many."""
-        if isinstance(self._writer, SqliteReadingWriter):
+        if not isinstance(self._writer, PostgresReadingWriter):
             async with self._guard():
                 return await self._writer.prune_reading_keys(before_us)
         async with self._write() as conn:

@@ -1,14 +1,24 @@
-"""Room: server/store (adapter). SQLite's readings writer: one thread, one stdlib connection.
+"""Room: server/store (adapter). SQLite's readings writer: one stdlib connection, one transaction per group.
 
-Imports the standard library and the shared hot path (:mod:`.ingest`). A whole ``write_readings``
-group is ONE hop to this thread, which runs it synchronously on its own ``sqlite3`` connection:
+Imports the standard library and the shared hot path (:mod:`.ingest`). :class:`SqliteWriterCore`
+runs a whole ``write_readings`` group synchronously on its own ``sqlite3`` connection:
 ``BEGIN IMMEDIATE`` (take the write lock up front, waiting up to ``query_timeout`` for it),
 sensors, deduplication, ``executemany`` of plain tuples, ``COMMIT``. The database is in WAL mode
 with ``PRAGMA synchronous=FULL`` (by default), so a returned commit is on disk and survives a power
-cut. When the caller's ``query_timeout`` passes, the running statement is interrupted
-(``sqlite3.Connection.interrupt``), which rolls the transaction back.
+cut.
 
-Only this thread touches its connection and its :class:`~.ingest.IngestCache`.
+Where the core runs is the setting ``sqlite_writer``:
+
+* ``process`` (the default): in a child process of its own (:mod:`.sqlite_writer_process`). The
+  ``sqlite3`` module gives up the GIL around every step of ``executemany`` and takes it back
+  after, once per row; next to an event loop busy parsing requests each hand-back waits, and a
+  writer thread ran several times slower than alone (see docs/benchmarks.md). In a process the
+  writer has its own interpreter and a core of its own.
+* ``thread``: :class:`SqliteReadingWriter`, one thread of the server. When the caller's
+  ``query_timeout`` passes, the running statement is interrupted
+  (``sqlite3.Connection.interrupt``), which rolls the transaction back.
+
+Only one thread touches a core's connection and its :class:`~.ingest.IngestCache`.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from .ingest import (
     decode_fields,
     encode_fields,
 )
-from .schema import READING_COLUMNS
+from .layout import READING_COLUMNS
 
 T = TypeVar("T")
 
@@ -53,34 +63,26 @@ _RESERVE_IDS = (
     "ON CONFLICT (name) DO UPDATE SET value = value + ?1 RETURNING value"
 )
 _CHUNK = 500  # bound parameters per IN (...) list
+_PROGRESS_STEPS = 20_000  # SQLite VM instructions between two ``past_deadline`` questions
 
 
-class SqliteReadingWriter:
-    """Runs readings transactions on a dedicated thread with its own ``sqlite3`` connection."""
+class SqliteWriterCore:
+    """The readings writer's connection, caches and transactions; synchronous, one thread only."""
 
-    def __init__(self, path: str, config: StoreConfig) -> None:
+    def __init__(
+        self, path: str, config: StoreConfig, *, past_deadline: Callable[[], bool] | None = None
+    ) -> None:
+        """``past_deadline``: asked every few thousand SQLite instructions; ``True`` interrupts
+        the running statement (the ``process`` writer's timeout)."""
         self._path = path
         self._config = config
+        self._past_deadline = past_deadline
         self._window_us = int(config.opaque_id_window_s * 1_000_000)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bw-sqlite-writer")
         self._con: sqlite3.Connection | None = None
         self._cache = IngestCache()
 
-    # -- running on the thread -------------------------------------------------------------
-
-    async def _run(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the writer thread; past ``query_timeout`` interrupt it and raise."""
-        future = asyncio.get_running_loop().run_in_executor(self._executor, fn)
-        try:
-            async with asyncio.timeout(self._config.query_timeout):
-                return await asyncio.shield(future)
-        except TimeoutError:
-            con = self._con
-            if con is not None:
-                con.interrupt()  # thread-safe; the transaction is rolled back on the thread
-            raise
-
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
+        """The connection, opened on first use."""
         con = self._con
         if con is None:
             con = sqlite3.connect(
@@ -92,19 +94,17 @@ class SqliteReadingWriter:
             try:
                 for pragma in sqlite_writer_pragmas(self._config):
                     con.execute(pragma)
+                if self._past_deadline is not None:
+                    con.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
             except BaseException:
                 con.close()
                 raise
             self._con = con
         return con
 
-    # -- write_readings ----------------------------------------------------------------------
-
-    async def write(self, batches: list[ReadingBatch]) -> list[BatchOutcome]:
-        return await self._run(lambda: self._write(batches))
-
-    def _write(self, batches: list[ReadingBatch]) -> list[BatchOutcome]:
-        con = self._connect()
+    def write(self, batches: list[ReadingBatch]) -> list[BatchOutcome]:
+        """Store the group in one transaction; return once the commit is durable."""
+        con = self.connect()
         cache = self._cache
         missing = cache.missing_nodes(batches)
         if missing:
@@ -225,24 +225,49 @@ class SqliteReadingWriter:
                 new,
             )
 
-    # -- the rest ----------------------------------------------------------------------------
+    def prune_reading_keys(self, before_us: int) -> int:
+        cur = self.connect().execute("DELETE FROM reading_keys WHERE received_us < ?", (before_us,))
+        return int(cur.rowcount)
+
+    def interrupt(self) -> None:
+        """Abort the running statement (thread-safe); its transaction is rolled back."""
+        con = self._con
+        if con is not None:
+            con.interrupt()
+
+    def close(self) -> None:
+        con, self._con = self._con, None
+        if con is not None:
+            con.close()
+
+
+class SqliteReadingWriter:
+    """The ``thread`` writer: a :class:`SqliteWriterCore` on one dedicated thread of the server."""
+
+    def __init__(self, path: str, config: StoreConfig) -> None:
+        self._config = config
+        self._core = SqliteWriterCore(path, config)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bw-sqlite-writer")
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the writer thread; past ``query_timeout`` interrupt it and raise."""
+        future = asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        try:
+            async with asyncio.timeout(self._config.query_timeout):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            self._core.interrupt()  # the transaction is rolled back on the thread
+            raise
+
+    async def write(self, batches: list[ReadingBatch]) -> list[BatchOutcome]:
+        return await self._run(lambda: self._core.write(batches))
 
     async def prune_reading_keys(self, before_us: int) -> int:
-        def prune() -> int:
-            con = self._connect()
-            cur = con.execute("DELETE FROM reading_keys WHERE received_us < ?", (before_us,))
-            return int(cur.rowcount)
-
-        return await self._run(prune)
+        return await self._run(lambda: self._core.prune_reading_keys(before_us))
 
     async def close(self) -> None:
-        def close() -> None:
-            con, self._con = self._con, None
-            if con is not None:
-                con.close()
-
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, close)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._core.close)
         finally:
             await asyncio.to_thread(self._executor.shutdown, True)
 
