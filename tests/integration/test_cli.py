@@ -25,6 +25,7 @@ from beamwarden.protocol import Scope
 from beamwarden.server.cli import EXPORT_COLUMNS, app
 from beamwarden.server.errors import Unauthenticated
 from beamwarden.server.metrics import ServerMetrics
+from beamwarden.server.presence import MemoryPresence
 from beamwarden.server.records import Principal
 from beamwarden.server.services.clock import SystemClock
 from beamwarden.server.services.container import ServiceConfig, Services
@@ -75,7 +76,9 @@ def refused(cli: CliRunner, *args: str) -> str:
 async def services_of(url: str) -> AsyncIterator[Services]:
     await asyncio.to_thread(upgrade, url)
     store = await open_store(StoreConfig(url))
-    services = Services.build(store, SystemClock(), ServerMetrics(), ServiceConfig())
+    services = Services.build(
+        store, SystemClock(), ServerMetrics(), ServiceConfig(), MemoryPresence()
+    )
     services.committer.start()
     try:
         yield services

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -68,7 +69,10 @@ async def api(request: pytest.FixtureRequest) -> AsyncIterator[Api]:
     transport = httpx.ASGITransport(app=app, client=("192.168.1.50", 50000))
 
     async def serve(store: Presence) -> AsyncIterator[Api]:
-        app.state.leases = LeaseService(store, clock, events)
+        # the router needs only ``services.leases`` of the app's services
+        app.state.services = SimpleNamespace(
+            leases=LeaseService(store, clock, events), metrics=ServerMetrics()
+        )
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             api = Api(client, app, clock, events)
             api.as_(BRIDGE)
@@ -232,5 +236,5 @@ async def test_the_epoch_grows_with_every_new_grant(api: Api) -> None:
         await api.delete("job", holder=holder)
         api.clock.advance(1)
     assert epochs == [1, 2, 3]
-    assert await api.app.state.leases.get("job") is None
+    assert await api.app.state.services.leases.get("job") is None
     assert timedelta(seconds=3) == api.clock.now() - T0

@@ -121,7 +121,16 @@ def telemetry(second: int) -> Telemetry:
 async def test_heartbeats_wait_out_an_outage_in_a_bounded_buffer() -> None:
     store = FlakyNodeStore()
     clock = FakeClock(T0)
-    service = HeartbeatService(store, KnownNodes(), clock, ServerMetrics(), buffer_max=100)  # type: ignore[arg-type]
+    # no instance_id in these heartbeats: leases and the activity log are never asked
+    service = HeartbeatService(
+        store,  # type: ignore[arg-type]
+        KnownNodes(),  # type: ignore[arg-type]
+        clock,
+        ServerMetrics(),
+        leases=None,  # type: ignore[arg-type]
+        activity=None,  # type: ignore[arg-type]
+        buffer_max=100,
+    )
     node = Principal(1, "node", "n1", frozenset({"node"}), "n1")  # type: ignore[arg-type]
     for second in range(50):
         await service.accept(node, telemetry(second))

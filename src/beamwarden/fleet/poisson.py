@@ -19,16 +19,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .errors import FleetError
+
 #: relative precision the quantiles are solved to
 _EPS = 1e-15
 _TINY = 1e-300
 
 
-class AnalyticsError(ValueError):
+class AnalyticsError(FleetError, ValueError):
     """Invalid input to the fleet analytics (a bad window, a negative count, an unknown tube …).
 
-    The base of the analytics errors (``RuleError`` derives from it). It will be re-parented under
-    the fleet room's base exception; it stays a ``ValueError`` for callers that catch that.
+    The base of the analytics errors (``RuleError`` derives from it); a ``ValueError`` too, for
+    callers that catch that.
     """
 
 

@@ -18,12 +18,24 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from beamwarden import __version__
+from beamwarden.obs import Observability
 from beamwarden.protocol import IngestResult
-from beamwarden.server.api import events, health, metrics, nodes, readings, series, telemetry
+from beamwarden.server.api import (
+    events,
+    health,
+    leases,
+    metrics,
+    nodes,
+    readings,
+    series,
+    telemetry,
+)
 from beamwarden.server.api.errors import install_error_handlers
 from beamwarden.server.api.middleware import RequestContext
+from beamwarden.server.api.obs_mount import GuardedObs
 from beamwarden.server.errors import StoreUnavailable
 from beamwarden.server.metrics import ServerMetrics
+from beamwarden.server.presence import open_presence
 from beamwarden.server.records import to_us
 from beamwarden.server.services.clock import Clock, SystemClock
 from beamwarden.server.services.container import ServiceConfig, Services
@@ -59,6 +71,12 @@ def store_config(settings: ServerSettings) -> StoreConfig:
         connect_timeout=settings.db_connect_timeout_s,
         query_timeout=settings.db_query_timeout_s,
         opaque_id_window_s=settings.opaque_id_window_s,
+        sqlite_writer=settings.sqlite_writer,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        sqlite_cache_mib=settings.sqlite_cache_mib,
+        sqlite_checkpoint_pages=settings.sqlite_checkpoint_pages,
+        sqlite_mmap_mib=settings.sqlite_mmap_mib,
+        postgres_jit=settings.postgres_jit,
     )
 
 
@@ -91,6 +109,19 @@ async def _sweep(services: Services, window_s: float) -> None:
             services.metrics.db_errors.labels("prune_reading_keys").inc()
 
 
+def _open_obs(settings: ServerSettings) -> Observability | None:
+    """The server's own logs and metric history (``/obs/``): the root logger's records from now on."""
+    if settings.obs_store == "off":
+        return None
+    if settings.obs_store == "sqlite":
+        obs = Observability.sqlite(settings.obs_path)
+    else:
+        obs = Observability.ring()
+    obs.install(level=settings.log_level)
+    obs.start()
+    return obs
+
+
 def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
     """Build the server. Adapters are opened in the app's lifespan, not here."""
     clock = clock or SystemClock()
@@ -100,15 +131,25 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await wait_for_database(settings)
         store = await open_store(store_config(settings))
+        presence = open_presence(
+            settings.presence_url, settings.presence_prefix, settings.presence_timeout_s
+        )
         sink = DiscardSink() if settings.ingest_sink == "discard" else None
-        services = Services.build(store, clock, server_metrics, service_config(settings), sink)
+        services = Services.build(
+            store, clock, server_metrics, service_config(settings), presence, sink
+        )
         app.state.services = services
+        obs = _open_obs(settings)
+        app.state.obs = obs
         services.committer.start()
         background = [
             asyncio.create_task(
                 services.heartbeats.run(settings.heartbeat_flush_s), name="heartbeats"
             ),
             asyncio.create_task(_sweep(services, settings.opaque_id_window_s), name="sweeper"),
+            asyncio.create_task(
+                services.leases.sweep(settings.lease_sweep_s), name="lease-sweeper"
+            ),
         ]
         log.info("beamwarden %s serving on %s", __version__, backend_name(settings.database_url))
         if settings.gc_freeze:
@@ -122,7 +163,11 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await presence.close()
             await store.close()
+            if obs is not None:
+                app.state.obs = None
+                await asyncio.to_thread(obs.close)
 
     app = FastAPI(
         title="Beamwarden",
@@ -136,8 +181,9 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.backend = backend_name(settings.database_url)
     install_error_handlers(app)
-    for module in (readings, series, nodes, telemetry, events, health, metrics):
+    for module in (readings, series, nodes, telemetry, events, leases, health, metrics):
         app.include_router(module.router)
+    app.mount("/obs", GuardedObs(), name="obs")
     app.add_middleware(RequestContext, metrics=server_metrics)
 
     def openapi() -> dict[str, Any]:

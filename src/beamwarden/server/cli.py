@@ -43,6 +43,7 @@ from rich.table import Column, Table
 from sqlalchemy.engine import make_url
 
 from beamwarden import __version__
+from beamwarden.obs.cli import app as obs_app
 from beamwarden.protocol import NodeStatus, Scope, is_ident
 from beamwarden.protocol.vocabulary import FIELD_NAME_RE
 from beamwarden.server.app import create_app, service_config, store_config
@@ -50,6 +51,7 @@ from beamwarden.server.demo import runner
 from beamwarden.server.errors import ServerError, StoreUnavailable
 from beamwarden.server.logs import configure_logging
 from beamwarden.server.metrics import ServerMetrics
+from beamwarden.server.presence import open_presence
 from beamwarden.server.records import (
     FLAG_SERVER_TIMESTAMP,
     FLAG_TIMESTAMP_SUSPECT,
@@ -101,6 +103,7 @@ readings_app = typer.Typer(help="Stored readings.", no_args_is_help=True)
 app.add_typer(nodes_app, name="nodes")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(readings_app, name="readings")
+app.add_typer(obs_app, name="obs")
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -156,9 +159,15 @@ async def open_services(settings: ServerSettings) -> AsyncIterator[Services]:
             f"cannot open the database {safe_url(settings.database_url)}: {_reason(exc)}"
         ) from exc
     store = await open_store(store_config(settings))
+    presence = open_presence(
+        settings.presence_url, settings.presence_prefix, settings.presence_timeout_s
+    )
     try:
-        yield Services.build(store, SystemClock(), ServerMetrics(), service_config(settings))
+        yield Services.build(
+            store, SystemClock(), ServerMetrics(), service_config(settings), presence
+        )
     finally:
+        await presence.close()
         await store.close()
 
 

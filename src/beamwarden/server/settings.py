@@ -36,6 +36,20 @@ class ServerSettings(BaseSettings):
     """Give up on one statement after this long."""
     db_startup_timeout_s: float = Field(30.0, ge=0)
     """At start, wait this long for the database to answer before failing."""
+    sqlite_writer: Literal["process", "thread"] = "process"
+    """Where SQLite's readings writer runs: a child process of its own (``process``: a core of its
+    own, no share of the server's GIL; measured faster) or a thread of the server (``thread``)."""
+    sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "FULL"
+    """SQLite's ``PRAGMA synchronous``. ``FULL`` makes every acknowledged reading survive a power
+    cut (PROTOCOL.md's promise); ``NORMAL`` may lose the last commits in a power cut."""
+    sqlite_cache_mib: int = Field(64, ge=1)
+    """Page cache of SQLite's readings writer (keeps the hot end of every series in memory)."""
+    sqlite_checkpoint_pages: int = Field(10_000, ge=1)
+    """SQLite ``wal_autocheckpoint`` of the readings writer, in pages."""
+    sqlite_mmap_mib: int = Field(256, ge=0)
+    """``mmap_size`` of SQLite's reading connections; 0 turns memory-mapped reads off."""
+    postgres_jit: bool = False
+    """PostgreSQL's JIT compiler for the store's connections (off: it cost more than it saved)."""
     migrate_on_start: bool = True
     """Run the database migrations when the server starts."""
 
@@ -74,6 +88,16 @@ class ServerSettings(BaseSettings):
     opaque_id_window_s: float = Field(7 * 86400, gt=0)
     """Opaque (non-stream) reading ids are deduplicated within this window (PROTOCOL.md: 7 days)."""
 
+    presence_url: str = "memory"
+    """Where leases and node presence live: ``memory`` (in this process: the embedded default, one
+    server process) or ``redis://host:6379/0`` (shared by every replica)."""
+    presence_prefix: str = "beamwarden"
+    """Prefix of the presence keys in Redis (several deployments can share one Redis)."""
+    presence_timeout_s: float = Field(5.0, gt=0)
+    """Give up on one presence operation (a Redis command) after this long (then 503)."""
+    lease_sweep_s: float = Field(2.0, gt=0, le=60)
+    """How often expired leases are looked for (each found once logs ``lease_expired``)."""
+
     heartbeat_flush_s: float = Field(1.0, gt=0)
     """Heartbeats are acknowledged at once and written in batches this often."""
     heartbeat_buffer_max: int = Field(100_000, ge=100)
@@ -90,6 +114,13 @@ class ServerSettings(BaseSettings):
     """After start-up, move every object alive into the garbage collector's permanent generation:
     a full collection then walks only what requests allocate (measured: 128 ms → ~0 ms, which
     showed up as p99 latency). Tests that build many apps in one process turn it off."""
+
+    obs_store: Literal["memory", "sqlite", "off"] = "memory"
+    """Where the server keeps its own logs and metric history, served under ``/obs/``
+    (``beamwarden.obs``): a bounded ring buffer in ``memory``, a ``sqlite`` file at ``obs_path``,
+    or ``off``."""
+    obs_path: Path = Path("data/obs.db")
+    """The SQLite file of ``obs_store = "sqlite"``."""
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

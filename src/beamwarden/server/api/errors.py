@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from beamwarden.fleet.errors import FleetError, InvalidLease, LeaseHeld
+from beamwarden.fleet.leases import LeaseRefusal
 from beamwarden.protocol import BatchTooLarge, SchemaViolation, UnsupportedProtocolVersion
 from beamwarden.server.api.body import BodyTooLarge, UnsupportedEncoding
 from beamwarden.server.context import current_request_id
@@ -61,6 +63,25 @@ def error_response(
     return Response(orjson.dumps(body), status, out_headers, media_type="application/json")
 
 
+def lease_held_response(refused: LeaseRefusal) -> Response:
+    """409 ``lease_held``, naming the holder: its id, host, IP, epoch, since when, time left."""
+    return error_response(
+        409,
+        "lease_held",
+        refused.message,
+        [
+            {
+                "holder": refused.holder.holder_id,
+                "hostname": refused.holder.hostname,
+                "ip": refused.holder.ip,
+                "epoch": refused.epoch,
+                "acquired_at": refused.acquired_at.isoformat().replace("+00:00", "Z"),
+                "time_left_seconds": refused.time_left.total_seconds(),
+            }
+        ],
+    )
+
+
 def response_for(exc: Exception, metrics: ServerMetrics | None = None) -> Response:
     """The error answer for an exception of the protocol or the server (500 for anything else)."""
     if isinstance(exc, SchemaViolation):
@@ -74,6 +95,11 @@ def response_for(exc: Exception, metrics: ServerMetrics | None = None) -> Respon
         return error_response(413, exc.code, exc.message)
     if isinstance(exc, UnsupportedEncoding):
         return error_response(415, exc.code, exc.message)
+    if isinstance(exc, FleetError):
+        if isinstance(exc, LeaseHeld):
+            return lease_held_response(exc.refusal)
+        # a refused state change or a stale fencing epoch: 409; a lease that can never be: 400
+        return error_response(400 if isinstance(exc, InvalidLease) else 409, exc.code, str(exc))
     if isinstance(exc, ServerError):
         if isinstance(exc, StoreUnavailable) and metrics is not None:
             metrics.db_errors.labels("request").inc()
@@ -148,6 +174,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SchemaViolation, _known_error)
     app.add_exception_handler(UnsupportedProtocolVersion, _known_error)
     app.add_exception_handler(ServerError, _known_error)
+    app.add_exception_handler(FleetError, _known_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

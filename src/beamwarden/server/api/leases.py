@@ -10,7 +10,7 @@ with ``node:`` are the leases the server holds for nodes' instances (telemetry):
 may touch them here. The holder id is an identity, not a secret (a refusal names it): the
 credential is what authenticates the caller.
 
-The service is ``app.state.leases`` (:class:`~beamwarden.server.services.leases.LeaseService`).
+The service is ``Services.leases`` (:class:`~beamwarden.server.services.leases.LeaseService`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from starlette.responses import Response
 from beamwarden.fleet.leases import DEFAULT_TTL, Grant, Holder, Lease, LeaseRefusal, refusal
 from beamwarden.protocol import Scope
 from beamwarden.server.api.deps import PrincipalDep
-from beamwarden.server.api.errors import error_response
+from beamwarden.server.api.errors import error_response, lease_held_response
 from beamwarden.server.errors import Forbidden
 from beamwarden.server.records import Principal
 from beamwarden.server.services.leases import NODE_LEASE_PREFIX, LeaseService
@@ -87,7 +87,7 @@ class LeaseReleased(BaseModel):
 
 
 async def get_leases(request: Request) -> LeaseService:
-    leases: LeaseService = request.app.state.leases
+    leases: LeaseService = request.app.state.services.leases
     return leases
 
 
@@ -128,21 +128,7 @@ def _iso(when: datetime) -> str:
 
 
 def _held(refused: LeaseRefusal) -> Response:
-    return error_response(
-        409,
-        "lease_held",
-        refused.message,
-        [
-            {
-                "holder": refused.holder.holder_id,
-                "hostname": refused.holder.hostname,
-                "ip": refused.holder.ip,
-                "epoch": refused.epoch,
-                "acquired_at": _iso(refused.acquired_at),
-                "time_left_seconds": refused.time_left.total_seconds(),
-            }
-        ],
-    )
+    return lease_held_response(refused)
 
 
 async def _not_held(leases: LeaseService, name: str, holder_id: str) -> Response:

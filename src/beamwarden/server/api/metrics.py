@@ -21,7 +21,8 @@ from beamwarden.server.services.credentials import require
 router = APIRouter(tags=["metrics"])
 
 
-def _allowed(host: str | None, networks: list[str]) -> bool:
+def allowed_network(host: str | None, networks: list[str]) -> bool:
+    """Whether ``host`` is an address in one of ``networks`` (CIDR)."""
     if host is None:
         return False
     try:
@@ -39,7 +40,7 @@ def _allowed(host: str | None, networks: list[str]) -> bool:
 )
 async def metrics(request: Request, services: ServicesDep, settings: SettingsDep) -> Response:
     client = request.client.host if request.client else None
-    if not _allowed(client, settings.metrics_allow_from):
+    if not allowed_network(client, settings.metrics_allow_from):
         principal = await services.credentials.authenticate(presented_token(request))
         require(principal, Scope.METRICS)
     await _count_nodes(services)

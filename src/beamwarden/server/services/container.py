@@ -10,6 +10,7 @@ from beamwarden.server.services.clock import Clock
 from beamwarden.server.services.credentials import Credentials
 from beamwarden.server.services.heartbeats import HeartbeatService
 from beamwarden.server.services.ingest import GroupCommitter, IngestService
+from beamwarden.server.services.leases import LeaseService, Presence
 from beamwarden.server.services.ports import ReadingSink, Store
 from beamwarden.server.services.queries import ReadingQueries
 from beamwarden.server.services.registry import NodeRegistry
@@ -39,6 +40,7 @@ class Services:
     committer: GroupCommitter
     ingest: IngestService
     queries: ReadingQueries
+    leases: LeaseService
 
     @classmethod
     def build(
@@ -47,12 +49,16 @@ class Services:
         clock: Clock,
         metrics: ServerMetrics,
         config: ServiceConfig,
+        presence: Presence,
         sink: ReadingSink | None = None,
     ) -> Services:
         credentials = Credentials(store, clock, config.token_cache_s)
         activity = ActivityLog(store, clock)
         registry = NodeRegistry(store, credentials, activity, clock)
-        heartbeats = HeartbeatService(store, registry, clock, metrics, config.heartbeat_buffer_max)
+        leases = LeaseService(presence, clock, activity)
+        heartbeats = HeartbeatService(
+            store, registry, clock, metrics, leases, activity, config.heartbeat_buffer_max
+        )
         committer = GroupCommitter(
             sink or store, metrics, config.ingest_writers, config.ingest_max_pending_readings
         )
@@ -69,4 +75,5 @@ class Services:
             committer,
             ingest,
             queries,
+            leases,
         )

@@ -3,6 +3,19 @@
 PROTOCOL.md allows it: heartbeats are facts about *now*, and losing the last second of them in a
 server crash is acceptable. While the database is down they wait in a bounded buffer; what the
 bound drops is counted (metric) and logged once per outage.
+
+A heartbeat with an ``instance_id`` also speaks for that agent process (issue 4):
+
+* the node's lease ``node:<node_id>`` is held by its first live instance (TTL three intervals);
+  a second live instance (a cloned SD card, two agents with one config) is refused with
+  :class:`~beamwarden.fleet.errors.LeaseHeld` (409 naming the holder), and nothing is stored;
+* its ``state`` must follow :mod:`beamwarden.fleet.instances`: a refused transition raises
+  :class:`~beamwarden.fleet.errors.TransitionRefused` (409) and changes nothing; a new
+  instance's first report (whatever its state: the agent may have moved on between two
+  heartbeats) is logged as ``instance_started``, each accepted change as ``instance_state``,
+  repeats not at all;
+* ``stopped``, and ``idle`` (a start that failed or ended), release the node's lease; an
+  instance in those states holds none, but is still refused while another one holds the node.
 """
 
 from __future__ import annotations
@@ -10,17 +23,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from datetime import datetime
 
 from beamwarden.fleet import ClockOffset
-from beamwarden.protocol import Scope, Telemetry, check_protocol_version
+from beamwarden.fleet.errors import LeaseHeld
+from beamwarden.fleet.instances import Transition, transition
+from beamwarden.fleet.leases import LeaseRefusal, refusal
+from beamwarden.protocol import InstanceState, Scope, Telemetry, check_protocol_version
 from beamwarden.server.errors import Forbidden, NotFound, StoreUnavailable
 from beamwarden.server.metrics import ServerMetrics
 from beamwarden.server.records import Heartbeat, Principal, to_us
+from beamwarden.server.services.activity import ActivityLog
 from beamwarden.server.services.clock import Clock
+from beamwarden.server.services.leases import LeaseService, node_lease_name
 from beamwarden.server.services.ports import NodeStore
 from beamwarden.server.services.registry import NodeRegistry
 
 log = logging.getLogger("beamwarden.heartbeats")
+
+#: the activity log's kinds: a new instance's first report, and each change of its state
+INSTANCE_STARTED = "instance_started"
+INSTANCE_STATE = "instance_state"
+#: states in which an instance holds no lease on its node
+_RESTING = (InstanceState.IDLE, InstanceState.STOPPED)
 
 
 class HeartbeatService:
@@ -30,12 +55,16 @@ class HeartbeatService:
         registry: NodeRegistry,
         clock: Clock,
         metrics: ServerMetrics,
+        leases: LeaseService,
+        activity: ActivityLog,
         buffer_max: int = 100_000,
     ):
         self._store = store
         self._registry = registry
         self._clock = clock
         self._metrics = metrics
+        self._leases = leases
+        self._activity = activity
         self._buffer: deque[Heartbeat] = deque()
         self._buffer_max = buffer_max
         self._offsets: dict[str, ClockOffset] = {}
@@ -55,6 +84,8 @@ class HeartbeatService:
         if not await self._registry.exists(msg.node_id):
             raise NotFound(f"node {msg.node_id!r} is not in the inventory", code="unknown_node")
         received = self._clock.now()
+        if msg.instance_id is not None and msg.state is not None:
+            await self._instance(msg, msg.instance_id, msg.state, received)
         offset = self._offsets.get(msg.node_id)
         if offset is None:
             row = await self._store.get_node(msg.node_id)
@@ -91,6 +122,54 @@ class HeartbeatService:
         self._metrics.heartbeats.inc()
         self._metrics.heartbeat_buffer.set(len(self._buffer))
         return verdict.warning
+
+    async def _instance(
+        self, msg: Telemetry, instance_id: str, state: InstanceState, received: datetime
+    ) -> None:
+        """The node's lease and the instance's state machine (see the module docstring)."""
+        node_id = msg.node_id
+        if state in _RESTING:
+            # holds nothing, but may not speak for a node another live instance holds
+            lease = await self._leases.get(node_lease_name(node_id))
+            if lease is not None and not lease.held_by(instance_id, received):
+                raise LeaseHeld(refusal(lease, received))
+        else:
+            held = await self._leases.hold_node(
+                node_id, instance_id, msg.interval_seconds, ip=str(msg.ip_address)
+            )
+            if isinstance(held, LeaseRefusal):
+                raise LeaseHeld(held)
+        before = await self._last_state(node_id, instance_id)
+        step = transition(before, state, received, reason=msg.tags.get("error"))
+        if step is None:
+            return
+        await self._record(node_id, instance_id, step)
+        if state in _RESTING and before is not None:
+            await self._leases.release_node(node_id, instance_id)
+
+    async def _last_state(self, node_id: str, instance_id: str) -> InstanceState | None:
+        """The state this instance last reported (``None``: a new instance)."""
+        last = self._registry.last_seen.get(node_id)
+        if last is None:
+            row = await self._store.get_node(node_id)
+            if row is None or row.instance_id != instance_id:
+                return None
+            return row.state
+        return last.state if last.instance_id == instance_id else None
+
+    async def _record(self, node_id: str, instance_id: str, step: Transition) -> None:
+        await self._activity.record(
+            INSTANCE_STARTED if step.before is None else INSTANCE_STATE,
+            f"{node_id}: {step.describe()}",
+            node_id=node_id,
+            actor=f"node:{node_id}",
+            data={
+                "instance_id": instance_id,
+                "before": None if step.before is None else str(step.before),
+                "after": str(step.after),
+                "reason": step.reason,
+            },
+        )
 
     @property
     def buffered(self) -> int:

@@ -205,7 +205,7 @@ class NodeRegistry:
     def view(self, row: NodeRow) -> NodeView:
         beat = self.last_seen.get(row.node_id)
         if beat is not None and (
-            row.last_heartbeat_us is None or beat.received_us > row.last_heartbeat_us
+            row.last_heartbeat_us is None or beat.received_us >= row.last_heartbeat_us
         ):
             row = replace(
                 row,
