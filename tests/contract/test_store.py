@@ -1069,8 +1069,9 @@ async def test_sensor_table_shape(store: SqlStore) -> None:
 # -- the readings layout: one b-tree, ids, plans ------------------------------------------------------
 
 
-async def test_readings_have_one_btree_their_primary_key(store: SqlStore) -> None:
-    """(sensor_ref, ts_us, id) and nothing else: no id-only key, no secondary index."""
+async def test_readings_have_one_btree_ordered_by_sensor_time_id(store: SqlStore) -> None:
+    """One b-tree in (sensor_ref, ts_us, id) order and nothing else: PostgreSQL's primary key;
+    on SQLite the rowid table (id) and its covering index, which series queries use."""
 
     def shape(sync_conn: Any) -> tuple[list[str], list[Any]]:
         found = inspect(sync_conn)
@@ -1079,19 +1080,29 @@ async def test_readings_have_one_btree_their_primary_key(store: SqlStore) -> Non
 
     async with store.engine.connect() as conn:
         pk, indexes = await conn.run_sync(shape)
-        assert pk == ["sensor_ref", "ts_us", "id"]
-        assert indexes == []
-        if store.dialect == "sqlite":  # the rows are the primary key's b-tree
-            sql = (
-                await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'readings'"))
-            ).scalar_one()
-            assert "WITHOUT ROWID" in sql
-            autoindexes = (
-                await conn.execute(
-                    text("SELECT count(*) FROM sqlite_master WHERE tbl_name = 'readings'")
+        if store.dialect != "sqlite":
+            assert pk == ["sensor_ref", "ts_us", "id"]
+            assert indexes == []
+            return
+        assert pk == ["id"]  # the rowid: rows are appended in id order
+        assert [(i["name"], i["column_names"]) for i in indexes] == [
+            ("ix_readings_series", ["sensor_ref", "ts_us", "id", *(f"v{k}" for k in range(8))])
+        ]
+        objects = (
+            await conn.execute(
+                text("SELECT count(*) FROM sqlite_master WHERE tbl_name = 'readings'")
+            )
+        ).scalar_one()
+        assert objects == 2  # the table and that index: no sqlite_autoindex_readings_*
+        plan = (
+            await conn.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT avg(v3), count(v3) FROM readings "
+                    "WHERE sensor_ref = 1 AND ts_us >= 0 AND ts_us < 10 AND v3 IS NOT NULL"
                 )
-            ).scalar_one()
-            assert autoindexes == 1  # the table itself: no sqlite_autoindex_readings_*
+            )
+        ).all()
+        assert "COVERING INDEX ix_readings_series" in " ".join(str(row[-1]) for row in plan)
 
 
 async def test_reading_ids_are_unique_across_stores_restarts_and_deletions(
@@ -1166,13 +1177,12 @@ async def test_series_and_lists_are_range_scans_of_the_primary_key(store: SqlSto
     if store.dialect == "sqlite":
         # the walk: the first bucket, the next one, each bucket's aggregates: three key ranges
         scans = [line for line in series_plan.splitlines() if "readings" in line]
-        assert (
-            scans
-            == ["SEARCH readings USING PRIMARY KEY (sensor_ref=? AND ts_us>? AND ts_us<?)"] * 3
-        )
+        # (all three read only the covering index, never a row)
+        index = "USING COVERING INDEX ix_readings_series"
+        assert scans == [f"SEARCH readings {index} (sensor_ref=? AND ts_us>? AND ts_us<?)"] * 3
         assert "TEMP B-TREE" not in series_plan
-        assert "SEARCH readings USING PRIMARY KEY (sensor_ref=? AND ts_us>?)" in list_plan
-        assert "TEMP B-TREE FOR ORDER BY" not in list_plan  # the key's own order
+        assert "USING INDEX ix_readings_series (sensor_ref=? AND ts_us>?)" in list_plan
+        assert "TEMP B-TREE FOR ORDER BY" not in list_plan  # the index's own order
     else:
         # (plain EXPLAIN leaves the recursive term's subplan out: two of the three are shown)
         scans = [line for line in series_plan.splitlines() if " on readings" in line]

@@ -6,9 +6,10 @@ Create Date: 2026-11-22
 
 A frozen copy of :mod:`beamwarden.server.store.schema` as first released; it runs unchanged on
 SQLite and PostgreSQL. ``telemetry.id`` and ``events.id`` are SQLite's rowid (``INTEGER PRIMARY
-KEY``) and ``BIGSERIAL`` on PostgreSQL. ``readings`` has one b-tree, its primary key
-``(sensor_ref, ts_us, id)``: a ``WITHOUT ROWID`` table on SQLite (``id`` given by the writer from
-``sequences``), an identity ``id`` on PostgreSQL.
+KEY``) and ``BIGSERIAL`` on PostgreSQL. ``readings`` has one b-tree on PostgreSQL, its primary
+key ``(sensor_ref, ts_us, id)`` with an identity ``id``; on SQLite the rows are in ``id`` order
+(the rowid, given by the writer from ``sequences``) and the covering index ``ix_readings_series``
+``(sensor_ref, ts_us, id, v0..v7)`` serves series (see :mod:`..schema`).
 """
 
 from __future__ import annotations
@@ -85,11 +86,12 @@ def upgrade() -> None:
     )
     op.create_index("ux_sensors_key", "sensors", ["owner", "sensor_id", "sensor_type"], unique=True)
 
+    sqlite = op.get_bind().dialect.name == "sqlite"
     op.create_table(
         "readings",
         sa.Column("sensor_ref", sa.Integer(), nullable=False),
         sa.Column("ts_us", sa.BigInteger(), nullable=False),
-        sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
+        sa.Column("id", BIG_ID, sa.Identity(), nullable=False),
         sa.Column("node_ref", sa.Integer(), nullable=False),
         sa.Column("source_ref", sa.Integer()),
         sa.Column("received_us", sa.BigInteger(), nullable=False),
@@ -97,9 +99,16 @@ def upgrade() -> None:
         *(sa.Column(f"v{slot}", sa.Double()) for slot in range(8)),
         sa.Column("reading_id", sa.String(128)),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("sensor_ref", "ts_us", "id", name="pk_readings"),
-        sqlite_with_rowid=False,
+        sa.PrimaryKeyConstraint(
+            *(("id",) if sqlite else ("sensor_ref", "ts_us", "id")), name="pk_readings"
+        ),
     )
+    if sqlite:
+        op.create_index(
+            "ix_readings_series",
+            "readings",
+            ["sensor_ref", "ts_us", "id", *(f"v{slot}" for slot in range(8))],
+        )
 
     op.create_table(
         "sequences",
