@@ -196,3 +196,82 @@ events = Table(
     Index("ix_events_node_id_id", "node_id", "id"),
     Index("ix_events_kind_id", "kind", "id"),
 )
+
+# --- alerts, check-ins and notifications (issue 7; migration 0003) -----------------------------
+
+#: One row per alert rule (and ``checkin:*`` for check-ins): its ``AlertState.to_dict()``.
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("rule", String(160), nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("rule", name="pk_alert_states"),
+)
+
+#: Small documents of the evaluator: ``rules`` (the rules document in force), ``cursor`` (how far
+#: readings were evaluated), ``cadences`` (learned stream intervals).
+alert_meta = Table(
+    "alert_meta",
+    metadata,
+    Column("name", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", name="pk_alert_meta"),
+)
+
+#: Silences made through the API or the CLI (maintenance windows live in the rules document).
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("rules", JSON, nullable=False),  # rule names; [] = every rule
+    Column("scope", JSON, nullable=False),  # a fleet.alerts.Scope as a dict
+    Column("starts_us", BigInteger, nullable=False),
+    Column("ends_us", BigInteger, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_by", Text),
+    Column("created_us", BigInteger, nullable=False),
+    Column("deleted_us", BigInteger),
+    Index("ix_silences_ends_us", "ends_us"),
+)
+
+#: Scheduled jobs that ping the server; the slug is a secret, stored as its SHA-256 hash.
+checkins = Table(
+    "checkins",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("slug_hash", LargeBinary(32), nullable=False),
+    Column("every_s", Double),
+    Column("cron", Text),
+    Column("grace_s", Double, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("last_ping_us", BigInteger),
+    Column("last_status", String(16)),  # "success" | "fail"
+    Column("last_message", Text),
+    Index("ux_checkins_name", "name", unique=True),
+    Index("ux_checkins_slug_hash", "slug_hash", unique=True),
+)
+
+#: The notification outbox and its record: written with the alert state, sent after.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("rule", String(160), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_us", BigInteger, nullable=False),
+    Column("sent_us", BigInteger),
+    Column("error", Text),
+    Index("ix_notifications_status_next", "status", "next_attempt_us"),
+    Index("ix_notifications_created_us", "created_us"),
+)
