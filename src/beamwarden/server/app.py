@@ -12,6 +12,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -36,17 +37,23 @@ from beamwarden.server.api.obs_mount import GuardedObs
 from beamwarden.server.errors import StoreUnavailable
 from beamwarden.server.metrics import ServerMetrics
 from beamwarden.server.presence import open_presence
-from beamwarden.server.records import to_us
 from beamwarden.server.services.clock import Clock, SystemClock
 from beamwarden.server.services.container import ServiceConfig, Services
 from beamwarden.server.services.ingest import DiscardSink
+from beamwarden.server.services.retention import (
+    READING_KEYS_LEASE,
+    RETENTION_LEASE,
+    LeasedJob,
+    RetentionPolicy,
+    RetentionSweeper,
+    reading_keys_job,
+    replica_holder,
+)
 from beamwarden.server.settings import ServerSettings, load_settings
-from beamwarden.server.store import StoreConfig, open_store, upgrade
+from beamwarden.server.store import SqlStore, StoreConfig, open_store, upgrade
+from beamwarden.server.store.retention import SqlRetention
 
 log = logging.getLogger("beamwarden.server")
-
-#: how often expired opaque reading ids are pruned
-SWEEP_EVERY_S = 3600.0
 
 
 def backend_name(url: str) -> str:
@@ -98,15 +105,33 @@ async def wait_for_database(settings: ServerSettings) -> None:
             delay = min(delay * 2, 5.0)
 
 
-async def _sweep(services: Services, window_s: float) -> None:
-    prune = getattr(services.store, "prune_reading_keys", None)
-    while prune is not None:
-        await asyncio.sleep(SWEEP_EVERY_S)
+def _leased_jobs(services: Services, store: SqlStore, settings: ServerSettings) -> list[LeasedJob]:
+    """The periodic jobs that run once per fleet, each in the replica holding its lease."""
+    holder = replica_holder()
+    every = timedelta(seconds=settings.retention_sweep_s)
+    sweeper = RetentionSweeper(
+        SqlRetention(store.engine, settings.db_query_timeout_s),
+        services.clock,
+        RetentionPolicy(
+            settings.events_retention_days,
+            settings.telemetry_retention_days,
+            settings.retention_batch,
+        ),
+    )
+
+    async def prune(before_us: int) -> int:
         try:
-            before = to_us(services.clock.now()) - int(window_s * 1_000_000)
-            await prune(before)
+            return await store.prune_reading_keys(before_us)
         except StoreUnavailable:
             services.metrics.db_errors.labels("prune_reading_keys").inc()
+            raise
+
+    window = timedelta(seconds=settings.opaque_id_window_s)
+    prune_job = reading_keys_job(prune, services.clock, window)
+    return [
+        LeasedJob(services.leases, RETENTION_LEASE, holder, sweeper.sweep, every),
+        LeasedJob(services.leases, READING_KEYS_LEASE, holder, prune_job, every),
+    ]
 
 
 def _open_obs(settings: ServerSettings) -> Observability | None:
@@ -142,11 +167,13 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
         obs = _open_obs(settings)
         app.state.obs = obs
         services.committer.start()
+        jobs = _leased_jobs(services, store, settings)
+        app.state.jobs = {job.name: job for job in jobs}
         background = [
             asyncio.create_task(
                 services.heartbeats.run(settings.heartbeat_flush_s), name="heartbeats"
             ),
-            asyncio.create_task(_sweep(services, settings.opaque_id_window_s), name="sweeper"),
+            *(asyncio.create_task(job.run(), name=job.name) for job in jobs),
             asyncio.create_task(
                 services.leases.sweep(settings.lease_sweep_s), name="lease-sweeper"
             ),

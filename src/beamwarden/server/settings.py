@@ -97,6 +97,17 @@ class ServerSettings(BaseSettings):
     """Give up on one presence operation (a Redis command) after this long (then 503)."""
     lease_sweep_s: float = Field(2.0, gt=0, le=60)
     """How often expired leases are looked for (each found once logs ``lease_expired``)."""
+    events_retention_days: float = Field(90, ge=0)
+    """Activity-log events older than this are deleted by the retention sweeper (0: kept forever)."""
+    telemetry_retention_days: float = Field(30, ge=0)
+    """Raw telemetry (heartbeat rows) older than this is deleted (0: kept forever); a node's last
+    heartbeat facts in the inventory are not telemetry and stay."""
+    retention_sweep_s: float = Field(3600.0, gt=0)
+    """How often the retention sweeper (and the pruning of expired opaque reading ids) runs. With
+    several replicas it runs in the one holding the lease ``sweeper:retention``
+    (``sweeper:reading-keys``)."""
+    retention_batch: int = Field(5000, ge=1, le=1_000_000)
+    """Most rows one retention statement deletes (each batch is a short transaction of its own)."""
 
     heartbeat_flush_s: float = Field(1.0, gt=0)
     """Heartbeats are acknowledged at once and written in batches this often."""
