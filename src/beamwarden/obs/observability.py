@@ -7,16 +7,21 @@ handler, the runtime and the endpoints, wired together for an app.
     obs.install()                        # stdlib logging → the store
     obs.start()                          # snapshots of metrics, retention (a daemon thread)
     app.mount("/obs", obs.asgi)          # or obs.wsgi, or the adapters
+    obs.add_exporter(OtlpExporter("http://collector:4318"))   # optional: beamwarden.obs.exporters
     ...
-    obs.close()                          # flush the logs, last snapshot, close the store
+    obs.close()                          # flush the logs, last snapshot, last export, close the store
+
+Exporters remember what they sent next to the store: in a table of the SQLite file for
+``Observability.sqlite``, in memory for the memory and ring stores (whose ids restart anyway).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .asgi import ObsAsgiApp
 from .clock import Clock, SystemClock
@@ -30,6 +35,9 @@ from .runtime import ObsRuntime
 from .sqlite_store import SqliteStore
 from .store import ObsStore
 from .wsgi import ObsWsgiApp
+
+if TYPE_CHECKING:
+    from .exporters import CursorStore, Exporter
 
 
 class Observability:
@@ -45,6 +53,8 @@ class Observability:
         flush_interval: float = 0.2,
         snapshot_interval: float = 10.0,
         retention_interval: float = 60.0,
+        exporters: Sequence[Exporter] = (),
+        export_close_timeout: float = 5.0,
     ) -> None:
         self.clock = clock or SystemClock()
         self.store = store
@@ -72,6 +82,12 @@ class Observability:
         self.wsgi = ObsWsgiApp(self.endpoints)
         self._installed: list[logging.Logger] = []
         self._closed = False
+        self._started = False
+        self.exporters: list[Exporter] = []
+        self.export_close_timeout = export_close_timeout
+        self._cursors: CursorStore | None = None
+        for exporter in exporters:
+            self.add_exporter(exporter)
 
     @classmethod
     def sqlite(cls, path: str | Path, **options: Any) -> Observability:
@@ -100,8 +116,36 @@ class Observability:
             target.addHandler(self.handler)
             self._installed.append(target)
 
+    def add_exporter(self, exporter: Exporter) -> Exporter:
+        """Ship the store's records and samples with ``exporter`` (started with :meth:`start`,
+        or at once when already started; closed, after a last pass, by :meth:`close`)."""
+        if self._closed:
+            raise RuntimeError("this Observability is closed")
+        if any(e.name == exporter.name for e in self.exporters):
+            raise ValueError(f"an exporter named {exporter.name!r} is already added")
+        exporter.bind(self.store, cursors=self.cursors(), registry=self.registry, clock=self.clock)
+        self.exporters.append(exporter)
+        if self._started:
+            exporter.start()
+        return exporter
+
+    def cursors(self) -> CursorStore:
+        """Where the exporters' marks live: the SQLite file's ``obs_export_cursors`` table, or
+        memory for the other stores."""
+        if self._cursors is None:
+            from .exporters import MemoryCursors, SqliteCursors
+
+            if isinstance(self.store, SqliteStore) and not self.store.readonly:
+                self._cursors = SqliteCursors(self.store.path)
+            else:
+                self._cursors = MemoryCursors()
+        return self._cursors
+
     def start(self) -> None:
+        self._started = True
         self.runtime.start()
+        for exporter in self.exporters:
+            exporter.start()
 
     def flush(self, timeout: float = 10.0) -> bool:
         return self.handler.flush(timeout)
@@ -126,6 +170,10 @@ class Observability:
         self._installed.clear()
         self.handler.close()
         self.runtime.stop()
+        for exporter in self.exporters:
+            exporter.close(self.export_close_timeout)
+        if self._cursors is not None:
+            self._cursors.close()
         self.store.close()
 
     def __enter__(self) -> Observability:
