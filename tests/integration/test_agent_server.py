@@ -42,7 +42,7 @@ class Rig:
         self.read = token_from(cli(self.env, "tokens", "add", "--scope", "read", "--name", "t"))
         self.agents: list[subprocess.Popen[bytes]] = []
 
-    def config(self, node: str, credential: str, **push: float) -> Path:
+    def config(self, node: str, credential: str, interval_s: float = 1, **push: float) -> Path:
         path = self.tmp / f"{node}.toml"
         push_lines = "\n".join(f"{k} = {v}" for k, v in push.items())
         path.write_text(
@@ -51,7 +51,7 @@ device_id = "{node}"
 api_url = "{self.server.url}"
 {credential}
 state_dir = "{self.tmp / node}"
-heartbeat_interval_s = 1
+heartbeat_interval_s = {interval_s}
 [push]
 batch_age_s = 0.1
 backoff_base_s = 0.2
@@ -144,6 +144,53 @@ def test_the_agent_registers_heartbeats_its_state_and_delivers(rig: Rig) -> None
     )
     assert stats["readings"] == 0  # the polite stop pushed what was left
     assert len(stored) == stats["acked_total"] == stats["last_seq"]
+
+
+def test_every_state_change_is_reported_at_once_in_allowed_steps(rig: Rig) -> None:
+    token = token_from(cli(rig.env, "nodes", "add", "steps-1", "--role", "pi-log"))
+    # a long interval: only a report made at the change itself gets there in time
+    proc = rig.agent(rig.config("steps-1", f'device_token = "{token}"', interval_s=60))
+    until(lambda: rig.get("/api/nodes/steps-1")["state"] == "active", "active", within_s=20)
+    assert stop(proc) == 0
+    assert rig.get("/api/nodes/steps-1")["state"] == "stopped"
+    events = rig.get("/api/events", node_id="steps-1", limit=100)["items"]
+    changes = [
+        (e["data"]["before"], e["data"]["after"])
+        for e in reversed(events)
+        if e["kind"].startswith("instance_")
+    ]
+    assert changes == [
+        (None, "idle"),
+        ("idle", "starting"),
+        ("starting", "warming"),
+        ("warming", "active"),
+        ("active", "stopping"),
+        ("stopping", "stopped"),
+    ]
+    assert "refused" not in proc_log(rig, "steps-1")
+
+
+def test_an_agent_restarted_after_kill_9_waits_out_the_lease_and_delivers(rig: Rig) -> None:
+    token = token_from(cli(rig.env, "nodes", "add", "phoenix-1", "--role", "pi-log"))
+    config = rig.config("phoenix-1", f'device_token = "{token}"')
+    first = rig.agent(config)
+    until(lambda: rig.get("/api/nodes/phoenix-1")["state"] == "active", "active")
+    first.kill()
+    first.wait(10)
+    second = rig.agent(config)  # a new instance: refused until the dead one's TTL (3 s) ends
+    before = len(rig.readings("phoenix-1"))
+    until(lambda: len(rig.readings("phoenix-1")) > before + 10, "readings arrive again")
+    node = rig.get("/api/nodes/phoenix-1")
+    assert node["state"] == "active"
+    assert "another instance holds node phoenix-1" in proc_log(rig, "phoenix-1")
+    assert stop(second) == 0
+    stored = rig.readings("phoenix-1")
+    keys = [(r["payload"]["run"], r["payload"]["sample_no"]) for r in stored]
+    assert len(keys) == len(set(keys))
+
+
+def proc_log(rig: Rig, node: str) -> str:
+    return (rig.tmp / f"{node}.log").read_text()
 
 
 def test_an_agent_with_an_enrolment_key_enrols_once_and_keeps_its_token(rig: Rig) -> None:

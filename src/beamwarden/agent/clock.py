@@ -79,15 +79,17 @@ def _forget(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
-async def sleep_or_wake(clock: Clock, seconds: float, wake: asyncio.Event) -> bool:
-    """Sleep ``seconds`` on ``clock`` but return early when ``wake`` is set; True if woken."""
-    if wake.is_set():
+async def sleep_or_wake(clock: Clock, seconds: float, *wake: asyncio.Event) -> bool:
+    """Sleep ``seconds`` on ``clock`` but return early when any ``wake`` event is set; True if
+    woken."""
+    if any(event.is_set() for event in wake):
         return True
-    waiter = asyncio.ensure_future(wake.wait())
+    waiters = [asyncio.ensure_future(event.wait()) for event in wake]
     timer = asyncio.ensure_future(clock.sleep(seconds))
     try:
-        await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({*waiters, timer}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        waiter.cancel()
+        for waiter in waiters:
+            waiter.cancel()
         timer.cancel()
-    return wake.is_set()
+    return any(event.is_set() for event in wake)

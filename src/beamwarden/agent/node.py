@@ -6,8 +6,13 @@
   from then on; the key is not needed again.
 * **Registration** on start (hostname, IP, software version, tags), retried with backoff.
 * **Heartbeats** every ``heartbeat_interval_s`` with a random ``instance_id`` per process and the
-  instance ``state`` (idle → starting → warming → active; stopping → stopped on shutdown). Every
-  intermediate state is reported once, in order, so the server sees only allowed transitions.
+  instance ``state`` (idle → starting → warming → active; stopping → stopped on shutdown). A state
+  change is reported at once, not at the next interval, and every intermediate state is reported
+  once, in order (:func:`state_path`), so the server sees only allowed transitions. Heartbeats are
+  sent one at a time (a lock), so two of them never overtake each other on the wire. If the server
+  refuses a transition (``invalid_transition``: it kept another state for this instance, e.g. a
+  heartbeat it acknowledged but lost in a crash), the agent takes the server's state from the
+  answer and walks from there.
 * **409**: another instance holds this node (a cloned SD card, two agents on one config, or our own
   previous process killed a moment ago). The agent stops writing readings, logs who holds the node
   once, keeps heartbeating every interval, and resumes writing when a heartbeat is accepted again.
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import secrets
 import socket
 from collections.abc import Callable
@@ -28,7 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from beamwarden.agent.clock import Clock, sleep_or_wake, with_timeout
+from beamwarden.agent.clock import Clock, Offload, sleep_or_wake, with_timeout
 from beamwarden.agent.config import AgentConfig
 from beamwarden.agent.push.answers import Action, Verdict, classify, no_answer
 from beamwarden.agent.push.pacing import Backoff, Jitter, equal_jitter
@@ -37,7 +43,19 @@ from beamwarden.protocol import CURRENT, InstanceState
 log = logging.getLogger("beamwarden.agent.node")
 
 TOKEN_FILE = "node-token"
-_FORWARD = [InstanceState.STARTING, InstanceState.WARMING, InstanceState.ACTIVE]
+#: the instance's life, in order; walking it forward takes only allowed steps
+_RING = [
+    InstanceState.IDLE,
+    InstanceState.STARTING,
+    InstanceState.WARMING,
+    InstanceState.ACTIVE,
+    InstanceState.STOPPING,
+    InstanceState.STOPPED,
+]
+_LIVE = (InstanceState.STARTING, InstanceState.WARMING, InstanceState.ACTIVE)
+_ENDING = (InstanceState.STOPPING, InstanceState.STOPPED)
+#: what the server says when it refuses a state change (fleet.errors.TransitionRefused)
+_REFUSED_FROM = re.compile(r"instance state ([a-z]+) →")
 Metrics = dict[str, float | bool]
 
 
@@ -62,16 +80,33 @@ def local_ip(api_url: str) -> str:
 
 
 def state_path(reported: InstanceState | None, desired: InstanceState) -> list[InstanceState]:
-    """The states to report, in order, to move the server from ``reported`` to ``desired``."""
-    if reported is None or reported == desired:
+    """The states to report, in order, to move the server from ``reported`` to ``desired``.
+
+    A new instance (``reported is None``) starts its report at ``idle``; a stop from a live state
+    goes through ``stopping``; anything else walks the ring forward, which is always allowed.
+    """
+    if reported == desired:
         return [desired]
-    if desired in _FORWARD and reported in _FORWARD:
-        start, end = _FORWARD.index(reported), _FORWARD.index(desired)
-        if end > start:
-            return _FORWARD[start + 1 : end + 1]
-    if desired is InstanceState.STOPPED and reported is not InstanceState.STOPPING:
-        return [InstanceState.STOPPING, InstanceState.STOPPED]
-    return [desired]
+    if reported is None:
+        return _RING[: _RING.index(desired) + 1] if desired in _LIVE else [desired]
+    if desired in _ENDING:
+        if reported in _LIVE:
+            return _RING[_RING.index(InstanceState.STOPPING) : _RING.index(desired) + 1]
+        if reported is InstanceState.IDLE:
+            return []  # never started: nothing to stop
+    start, end = _RING.index(reported), _RING.index(desired)
+    return (_RING[start + 1 :] + _RING[:start])[: (end - start) % len(_RING)]
+
+
+def server_state(verdict: Verdict) -> InstanceState | None:
+    """The state the server kept for us, from its ``invalid_transition`` answer."""
+    if verdict.code != "invalid_transition":
+        return None
+    found = _REFUSED_FROM.search(verdict.message)
+    try:
+        return None if found is None else InstanceState(found.group(1))
+    except ValueError:
+        return None
 
 
 def save_token(state_dir: Path, token: str) -> None:
@@ -108,8 +143,10 @@ class NodeLink:
         clock: Clock,
         metrics: Callable[[], Metrics] = dict,
         jitter: Jitter = equal_jitter,
+        offload: Offload = asyncio.to_thread,
     ) -> None:
         self.config = config
+        self.offload = offload
         self.client = client
         self.clock = clock
         self.metrics = metrics
@@ -132,6 +169,20 @@ class NodeLink:
         self.ready: Callable[[], bool] = lambda: True
         self.heartbeats_sent = 0
         self.heartbeat_errors = 0
+        #: set when the state changes, so the heartbeat loop reports it at once
+        self.changed = asyncio.Event()
+        self._sending = asyncio.Lock()
+
+    def set_state(self, state: InstanceState) -> None:
+        """Change the instance state; the heartbeat loop reports it without waiting."""
+        if state is not self.state:
+            self.state = state
+            self.changed.set()
+
+    def poke(self) -> None:
+        """Something happened that may make a warming instance active (a push was stored)."""
+        if self.state is InstanceState.WARMING and self.ready():
+            self.changed.set()
 
     async def _post(self, path: str, body: dict[str, Any], token: str) -> tuple[Verdict, Any]:
         try:
@@ -165,7 +216,7 @@ class NodeLink:
         )
         token = document.get("token") if isinstance(document, dict) else None
         if verdict.action is Action.STORED and isinstance(token, str) and token:
-            await asyncio.to_thread(save_token, self.config.state_dir, token)
+            await self.offload(save_token, self.config.state_dir, token)
             self.token = token
             self.registered = True
             self.have_token.set()
@@ -210,7 +261,22 @@ class NodeLink:
         }
 
     async def heartbeat(self) -> Verdict:
-        """Report the current state (and every state on the way to it)."""
+        """Report the current state (and every state on the way to it), one heartbeat at a time."""
+        async with self._sending:
+            verdict = await self._walk()
+            kept = server_state(verdict)
+            if kept is not None and kept is not self.reported:
+                log.warning(
+                    "the server kept state %s for this instance (we thought %s); walking from it",
+                    kept,
+                    self.reported,
+                )
+                self.reported = kept
+                verdict = await self._walk()
+        self._note_conflict(verdict)
+        return verdict
+
+    async def _walk(self) -> Verdict:
         assert self.token is not None
         verdict = Verdict(Action.STORED, None, "nothing sent")
         for state in state_path(self.reported, self.state):
@@ -220,11 +286,10 @@ class NodeLink:
                 self.heartbeat_errors += 1
                 break
             self.reported = state
-        self._note_conflict(verdict)
         return verdict
 
     def _note_conflict(self, verdict: Verdict) -> None:
-        if verdict.action is Action.CONFLICT:
+        if verdict.action is Action.CONFLICT and verdict.code != "invalid_transition":
             if self.conflict is None:
                 log.error(
                     "another instance holds node %s; this one stops writing: %s",
@@ -268,29 +333,30 @@ class NodeLink:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Get a token, register, then heartbeat every interval until ``stop``."""
-        self.ip = await asyncio.to_thread(local_ip, self.config.api_url)
+        self.ip = await self.offload(local_ip, self.config.api_url)
         if self.token is None and not await self._until_done(self.enrol, "enrolment", stop):
             return
         if not self.registered and not await self._until_done(self.register, "registration", stop):
             return
         if self.state is InstanceState.STARTING:
-            self.state = InstanceState.WARMING
+            self.set_state(InstanceState.WARMING)
         while not stop.is_set():
             if self.state is InstanceState.WARMING and self.ready():
-                self.state = InstanceState.ACTIVE
+                self.set_state(InstanceState.ACTIVE)
+            self.changed.clear()
             verdict = await self.heartbeat()
             interval = self.config.heartbeat_interval_s
             if verdict.action is Action.REFUSED:
                 interval = max(interval, self.config.push.slow_retry_s)
             # A 409 is asked again every interval: the lease of a dead instance of ours (kill -9,
             # power cut) expires within a few intervals, and then this instance writes again.
-            await sleep_or_wake(self.clock, interval, stop)
+            await sleep_or_wake(self.clock, interval, stop, self.changed)
 
     async def farewell(self) -> None:
         """On shutdown: report ``stopping`` then ``stopped`` (best effort, short timeouts)."""
         if self.token is None or self.conflict is not None:
             return
-        self.state = InstanceState.STOPPED
+        self.set_state(InstanceState.STOPPED)
         try:
             await with_timeout(self.clock, self.heartbeat(), 10.0)
         except TimeoutError:

@@ -160,6 +160,7 @@ class Agent:
 
             node.on_conflict = hold
             node.ready = lambda: pusher.stored_total > 0 or queue.depth == 0
+            pusher.on_stored = node.poke
             self.scheduler = scheduler = Scheduler(
                 config.sensors, config.node_id, writer, clock, on_queued=pusher.notify
             )
@@ -172,7 +173,7 @@ class Agent:
                 "stopping: drivers, then up to %g s of pushing what is queued", DRAIN_ON_STOP_S
             )
             if node.reported is not None and node.conflict is None:
-                node.state = InstanceState.STOPPING
+                node.set_state(InstanceState.STOPPING)
                 with contextlib.suppress(Exception):
                     await node.heartbeat()
             drivers_stop.set()

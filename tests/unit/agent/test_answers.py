@@ -69,7 +69,10 @@ def test_auth_and_configuration_problems_keep_everything(status: int) -> None:
 def test_409_413_and_5xx() -> None:
     holder = envelope("lease_held", "node n-1 is held by instance abc")
     assert classify(409, {}, holder, 1, NOW) == Verdict(
-        Action.CONFLICT, 409, "HTTP 409 lease_held: node n-1 is held by instance abc (request r1)"
+        Action.CONFLICT,
+        409,
+        "HTTP 409 lease_held: node n-1 is held by instance abc (request r1)",
+        code="lease_held",
     )
     assert classify(413, {}, b"", 1, NOW).action is Action.TOO_LARGE
     for status in (500, 502, 504, 599):

@@ -3,6 +3,7 @@ protocol's own models, state changes reported one allowed step at a time, a 409 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 from collections.abc import AsyncIterator, Callable
@@ -16,7 +17,7 @@ from beamwarden.agent.config import AgentConfig, parse_config
 from beamwarden.agent.node import NodeLink, kept_token, save_token, state_path
 from beamwarden.agent.push import Action
 from beamwarden.protocol import InstanceState, Registration, Telemetry
-from tests.unit.agent.fakes import FakeClock
+from tests.unit.agent.fakes import FakeClock, inline
 
 S = InstanceState
 
@@ -51,7 +52,9 @@ async def link(
 
         client = httpx.AsyncClient(transport=httpx.MockTransport(handle), base_url="http://bw")
         clients.append(client)
-        node = NodeLink(config(tmp_path, **top), client, FakeClock(), lambda: {"queue_depth": 3})
+        node = NodeLink(
+            config(tmp_path, **top), client, FakeClock(), lambda: {"queue_depth": 3}, offload=inline
+        )
         return node, seen
 
     yield make
@@ -59,13 +62,42 @@ async def link(
         await client.aclose()
 
 
+#: the server's state machine (fleet.instances.NEXT), restated: the agent may not import fleet
+EDGES = {
+    S.IDLE: {S.STARTING},
+    S.STARTING: {S.WARMING, S.STOPPING, S.IDLE},
+    S.WARMING: {S.ACTIVE, S.STOPPING, S.IDLE},
+    S.ACTIVE: {S.STOPPING},
+    S.STOPPING: {S.STOPPED},
+    S.STOPPED: {S.IDLE},
+}
+
+
 def test_state_paths_take_only_allowed_steps() -> None:
-    assert state_path(None, S.ACTIVE) == [S.ACTIVE]  # a first report may be any state
+    assert state_path(None, S.ACTIVE) == [S.IDLE, S.STARTING, S.WARMING, S.ACTIVE]
+    assert state_path(None, S.STOPPED) == [S.STOPPED]  # a first report may be any state
     assert state_path(S.ACTIVE, S.ACTIVE) == [S.ACTIVE]
     assert state_path(S.STARTING, S.ACTIVE) == [S.WARMING, S.ACTIVE]
     assert state_path(S.WARMING, S.STOPPING) == [S.STOPPING]
+    assert state_path(S.WARMING, S.STOPPED) == [S.STOPPING, S.STOPPED]
     assert state_path(S.ACTIVE, S.STOPPED) == [S.STOPPING, S.STOPPED]
     assert state_path(S.STOPPING, S.STOPPED) == [S.STOPPED]
+    assert state_path(S.IDLE, S.STOPPED) == []
+    assert state_path(S.ACTIVE, S.WARMING) == [S.STOPPING, S.STOPPED, S.IDLE, S.STARTING, S.WARMING]
+
+
+@pytest.mark.parametrize("reported", [None, *S])
+@pytest.mark.parametrize("desired", list(S))
+def test_every_path_ends_where_asked_through_allowed_edges(reported: S | None, desired: S) -> None:
+    path = state_path(reported, desired)
+    steps = list(zip([reported, *path], path, strict=False))
+    for before, after in steps:
+        assert before is None or before == after or after in EDGES[before], (before, after)
+    if path:
+        assert path[-1] is desired
+    else:
+        assert reported is S.IDLE
+        assert desired in (S.STOPPING, S.STOPPED)  # never started: nothing to stop
 
 
 async def test_heartbeats_follow_the_protocol_and_report_every_state_on_the_way(
@@ -123,7 +155,7 @@ async def test_a_409_stops_writing_until_a_heartbeat_is_accepted_again(
         ),
         httpx.Response(202),
     ]
-    node, _ = link(lambda r: answers.pop(0))
+    node, _ = link(lambda r: answers.pop(0) if answers else httpx.Response(202))
     holds: list[str | None] = []
     node.on_conflict = holds.append
     await node.heartbeat()
@@ -208,3 +240,57 @@ def test_save_and_read_back_a_token(tmp_path: Path) -> None:
     assert kept_token(tmp_path) is None
     save_token(tmp_path / "new", "bwn_x")
     assert kept_token(tmp_path / "new") == "bwn_x"
+
+
+def refused(before: str, after: str) -> httpx.Response:
+    return httpx.Response(
+        409,
+        json={
+            "error": {
+                "code": "invalid_transition",
+                "message": f"instance state {before} → {after} is not allowed",
+                "details": [],
+                "request_id": "r",
+            }
+        },
+    )
+
+
+async def test_a_refused_transition_walks_from_the_state_the_server_kept(
+    link: Callable[..., Any],
+) -> None:
+    answers = [refused("starting", "active")]
+    node, seen = link(lambda r: answers.pop(0) if answers else httpx.Response(202))
+    holds: list[str | None] = []
+    node.on_conflict = holds.append
+    node.reported, node.state = S.WARMING, S.ACTIVE  # the server lost our "warming"
+    verdict = await node.heartbeat()
+    assert verdict.action is Action.STORED
+    assert [json.loads(r.content)["state"] for r in seen] == ["active", "warming", "active"]
+    assert (node.reported, node.conflict, holds) == (S.ACTIVE, None, [])
+
+
+async def test_a_state_change_is_reported_at_once_not_at_the_next_interval(
+    link: Callable[..., Any],
+) -> None:
+    node, seen = link(lambda r: httpx.Response(202))
+    clock = node.clock
+    ready = False
+    node.ready = lambda: ready
+    stop = asyncio.Event()
+    node.registered = True
+    task = asyncio.create_task(node.run(stop))
+    await clock.advance(0)
+    states = [json.loads(r.content)["state"] for r in seen]
+    assert states == ["idle", "starting", "warming"]
+    ready = True
+    node.poke()  # the first push was stored
+    await clock.advance(0)  # no time passes: the change is reported now
+    assert [json.loads(r.content)["state"] for r in seen][3:] == ["active"]
+    await clock.advance(30)
+    assert [json.loads(r.content)["state"] for r in seen][4:] == ["active"]  # the interval
+    stop.set()
+    await clock.advance(0)
+    await task
+    await node.farewell()
+    assert [json.loads(r.content)["state"] for r in seen][5:] == ["stopping", "stopped"]

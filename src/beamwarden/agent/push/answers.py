@@ -49,6 +49,8 @@ class Verdict:
     message: str
     retry_after_s: float | None = None
     invalid: dict[int, str] = field(default_factory=dict)
+    #: the error envelope's ``code`` (``lease_held``, ``invalid_transition`` …), when there is one
+    code: str | None = None
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
@@ -110,13 +112,16 @@ def classify(
         return Verdict(Action.STORED, status, f"HTTP {status}")
     error = _envelope(body)
     message = _describe(status, error, body)
+    code = error.get("code") if error is not None else None
+    if status == 409:
+        return Verdict(
+            Action.CONFLICT, status, message, code=code if isinstance(code, str) else None
+        )
     if status == 400:
         invalid = _invalid_items(error, batch_size) if error is not None else {}
         if invalid:
             return Verdict(Action.INVALID, status, message, invalid=invalid)
         return Verdict(Action.REFUSED, status, message)
-    if status == 409:
-        return Verdict(Action.CONFLICT, status, message)
     if status == 413:
         return Verdict(Action.TOO_LARGE, status, message)
     if status in (429, 503):

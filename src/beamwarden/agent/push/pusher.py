@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -87,6 +87,8 @@ class Pusher:
         self.stored_total = 0
         self.dead_total = 0
         self.requests_total = 0
+        #: called after a push the server stored (the node becomes active on the first one)
+        self.on_stored: Callable[[], None] = lambda: None
 
     def notify(self, count: int) -> None:
         """Readings were queued; wake the loop early once a full batch is waiting."""
@@ -117,6 +119,8 @@ class Pusher:
         stored, dead, verdict = await self._deliver(batch)
         self.stored_total += stored
         self.dead_total += dead
+        if stored:
+            self.on_stored()
         delay = self._after(verdict)
         if verdict.action in (Action.STORED, Action.INVALID) and (
             len(batch) >= self.batch_limit or live >= self.batch_limit or verdict.invalid
