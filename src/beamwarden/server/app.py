@@ -22,6 +22,7 @@ from beamwarden import __version__
 from beamwarden.obs import Observability
 from beamwarden.protocol import IngestResult
 from beamwarden.server.api import (
+    devices,
     events,
     health,
     leases,
@@ -34,6 +35,7 @@ from beamwarden.server.api import (
 from beamwarden.server.api.errors import install_error_handlers
 from beamwarden.server.api.middleware import RequestContext
 from beamwarden.server.api.obs_mount import GuardedObs
+from beamwarden.server.bridge import MqttBridge, bridge_config
 from beamwarden.server.errors import StoreUnavailable
 from beamwarden.server.metrics import ServerMetrics
 from beamwarden.server.presence import open_presence
@@ -51,6 +53,7 @@ from beamwarden.server.services.retention import (
 )
 from beamwarden.server.settings import ServerSettings, load_settings
 from beamwarden.server.store import SqlStore, StoreConfig, open_store, upgrade
+from beamwarden.server.store.devices import DeviceSqlStore
 from beamwarden.server.store.retention import SqlRetention
 
 log = logging.getLogger("beamwarden.server")
@@ -161,7 +164,13 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
         )
         sink = DiscardSink() if settings.ingest_sink == "discard" else None
         services = Services.build(
-            store, clock, server_metrics, service_config(settings), presence, sink
+            store,
+            clock,
+            server_metrics,
+            service_config(settings),
+            presence,
+            sink,
+            device_store=DeviceSqlStore(store.engine, settings.db_query_timeout_s),
         )
         app.state.services = services
         obs = _open_obs(settings)
@@ -178,6 +187,15 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
                 services.leases.sweep(settings.lease_sweep_s), name="lease-sweeper"
             ),
         ]
+        bridge_settings = bridge_config(settings)
+        app.state.bridge = (
+            None if bridge_settings is None else MqttBridge(services, bridge_settings)
+        )
+        bridge_task = (
+            None
+            if app.state.bridge is None
+            else asyncio.create_task(app.state.bridge.run(), name="mqtt-bridge")
+        )
         log.info("beamwarden %s serving on %s", __version__, backend_name(settings.database_url))
         if settings.gc_freeze:
             app.openapi()  # built now, so it is frozen too
@@ -186,6 +204,9 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if bridge_task is not None:  # first: it stores what it holds, then lets go
+                bridge_task.cancel()
+                await asyncio.gather(bridge_task, return_exceptions=True)
             await services.committer.stop()
             for task in background:
                 task.cancel()
@@ -208,7 +229,7 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.backend = backend_name(settings.database_url)
     install_error_handlers(app)
-    for module in (readings, series, nodes, telemetry, events, leases, health, metrics):
+    for module in (readings, series, nodes, telemetry, events, leases, health, metrics, devices):
         app.include_router(module.router)
     app.mount("/obs", GuardedObs(), name="obs")
     app.add_middleware(RequestContext, metrics=server_metrics)

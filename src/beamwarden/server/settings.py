@@ -133,6 +133,24 @@ class ServerSettings(BaseSettings):
     obs_path: Path = Path("data/obs.db")
     """The SQLite file of ``obs_store = "sqlite"``."""
 
+    bridge_mqtt_url: str | None = None
+    """The MQTT broker the bridge subscribes to (``mqtt://user:password@host:1883``, ``mqtts://``
+    for TLS). Unset: no bridge in this server (``beamwarden bridge`` can run one on its own). One
+    bridge per broker ingests: the holder of the lease ``bridge:<host:port>`` (docs/bridge.md)."""
+    bridge_topics: list[str] = Field(
+        default_factory=lambda: ["gv2mqtt/#", "home/+/BTtoMQTT/#", "home/+/LWT"]
+    )
+    """Subscriptions: govee2mqtt's, and OpenMQTTGateway's / Theengs Gateway's under base ``home``."""
+    bridge_fahrenheit: bool = False
+    """govee2mqtt publishes temperatures in °F (its ``temperature_scale`` is F); stored as °C."""
+    bridge_name: str = Field("mqtt-bridge", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    """The bridge's node id: its readings are stored under it, each gateway as their source."""
+    bridge_topic_prefix: str = ""
+    """Removed from every topic before decoding (a broker shared as ``<site>/gv2mqtt/…``)."""
+    bridge_dedup_window_s: float = Field(10.0, gt=0, le=3600)
+    """One measurement of a device heard again within this long (by another gateway, or repeated)
+    is stored once."""
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 

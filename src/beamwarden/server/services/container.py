@@ -8,6 +8,7 @@ from beamwarden.server.metrics import ServerMetrics
 from beamwarden.server.services.activity import ActivityLog
 from beamwarden.server.services.clock import Clock
 from beamwarden.server.services.credentials import Credentials
+from beamwarden.server.services.devices import DeviceService, DeviceStore
 from beamwarden.server.services.heartbeats import HeartbeatService
 from beamwarden.server.services.ingest import GroupCommitter, IngestService
 from beamwarden.server.services.leases import LeaseService, Presence
@@ -41,6 +42,8 @@ class Services:
     ingest: IngestService
     queries: ReadingQueries
     leases: LeaseService
+    devices: DeviceService | None = None
+    """The device registry (``None`` when built without a device store)."""
 
     @classmethod
     def build(
@@ -51,6 +54,7 @@ class Services:
         config: ServiceConfig,
         presence: Presence,
         sink: ReadingSink | None = None,
+        device_store: DeviceStore | None = None,
     ) -> Services:
         credentials = Credentials(store, clock, config.token_cache_s)
         activity = ActivityLog(store, clock)
@@ -76,4 +80,7 @@ class Services:
             ingest,
             queries,
             leases,
+            devices=(
+                DeviceService(device_store, activity, clock) if device_store is not None else None
+            ),
         )

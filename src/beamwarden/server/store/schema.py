@@ -275,3 +275,40 @@ notifications = Table(
     Index("ix_notifications_status_next", "status", "next_attempt_us"),
     Index("ix_notifications_created_us", "created_us"),
 )
+
+# --- the device registry (issue 5; migration 0002) ---------------------------------------------
+
+#: Devices keyed by their fleet-wide sensor id (``ble:<MAC>``), which is also their series' key: a
+#: rename changes ``name``, never the series. Unknown devices are created unclaimed when heard.
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("device_id", String(128), nullable=False),
+    Column("vendor_id", String(128)),  # govee:<16 hex>
+    Column("model", String(64)),
+    Column("name", Text),
+    Column("room", Text),
+    Column("site", Text),
+    Column("claimed", Boolean, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("last_seen_us", BigInteger),
+    Column("last_source", String(128)),
+    Index("ux_devices_device_id", "device_id", unique=True),
+    Index("ix_devices_vendor_id", "vendor_id"),
+)
+
+#: Every change of a device's name, room, site or claim: what it became, from when, by whom.
+device_attributes = Table(
+    "device_attributes",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("device_ref", Integer, nullable=False),
+    Column("attribute", String(16), nullable=False),
+    Column("value", Text),
+    Column("previous", Text),
+    Column("since_us", BigInteger, nullable=False),
+    Column("actor", Text),
+    Index("ix_device_attributes_device_ref_id", "device_ref", "id"),
+)
