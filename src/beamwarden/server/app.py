@@ -21,6 +21,8 @@ from fastapi.openapi.utils import get_openapi
 from beamwarden import __version__
 from beamwarden.obs import Observability
 from beamwarden.protocol import IngestResult
+from beamwarden.server.api import alerts as alert_routes
+from beamwarden.server.api import checkins as checkin_routes
 from beamwarden.server.api import (
     devices,
     events,
@@ -32,16 +34,20 @@ from beamwarden.server.api import (
     series,
     telemetry,
 )
+from beamwarden.server.api.alerts import Alerting
 from beamwarden.server.api.errors import install_error_handlers
 from beamwarden.server.api.middleware import RequestContext
 from beamwarden.server.api.obs_mount import GuardedObs
 from beamwarden.server.bridge import MqttBridge, bridge_config
 from beamwarden.server.errors import StoreUnavailable
 from beamwarden.server.metrics import ServerMetrics
+from beamwarden.server.notify import AppriseSender
 from beamwarden.server.presence import open_presence
+from beamwarden.server.services.alerts import AlertConfig, AlertService
 from beamwarden.server.services.clock import Clock, SystemClock
 from beamwarden.server.services.container import ServiceConfig, Services
 from beamwarden.server.services.ingest import DiscardSink
+from beamwarden.server.services.notifications import NotificationService, NotifyConfig
 from beamwarden.server.services.retention import (
     READING_KEYS_LEASE,
     RETENTION_LEASE,
@@ -53,6 +59,7 @@ from beamwarden.server.services.retention import (
 )
 from beamwarden.server.settings import ServerSettings, load_settings
 from beamwarden.server.store import SqlStore, StoreConfig, open_store, upgrade
+from beamwarden.server.store.alerts import AlertStore
 from beamwarden.server.store.devices import DeviceSqlStore
 from beamwarden.server.store.retention import SqlRetention
 
@@ -137,6 +144,44 @@ def _leased_jobs(services: Services, store: SqlStore, settings: ServerSettings) 
     ]
 
 
+def build_alerting(
+    settings: ServerSettings, services: Services, store: SqlStore, clock: Clock
+) -> Alerting:
+    """The alert evaluator, check-ins and notifications on their adapters (issue 7)."""
+    alert_store = AlertStore(store.engine, settings.db_query_timeout_s)
+    sender = AppriseSender(settings.notify_urls, settings.notify_timeout_s)
+    notify = NotificationService(
+        alert_store,
+        sender,
+        clock,
+        NotifyConfig(
+            rate_per_minute=settings.notify_rate_per_minute,
+            max_attempts=settings.notify_max_attempts,
+            link_base=settings.notify_link_base,
+            title_template=settings.notify_title_template,
+            body_template=settings.notify_body_template,
+        ),
+    )
+    config = AlertConfig(
+        interval_s=settings.alert_interval_s,
+        settle_s=settings.alert_settle_s,
+        late_s=settings.alert_late_s,
+        rules_file=settings.alert_rules_file,
+        node_status_rule=settings.alert_node_status,
+    )
+    alerts = AlertService(
+        alert_store,
+        alert_store,
+        services.registry,
+        services.activity,
+        services.leases,
+        notify,
+        clock,
+        config,
+    )
+    return Alerting(alerts)
+
+
 def _open_obs(settings: ServerSettings) -> Observability | None:
     """The server's own logs and metric history (``/obs/``): the root logger's records from now on."""
     if settings.obs_store == "off":
@@ -173,6 +218,8 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
             device_store=DeviceSqlStore(store.engine, settings.db_query_timeout_s),
         )
         app.state.services = services
+        app.state.alerting = build_alerting(settings, services, store, clock)
+        await app.state.alerting.alerts.start()
         obs = _open_obs(settings)
         app.state.obs = obs
         services.committer.start()
@@ -187,6 +234,9 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
                 services.leases.sweep(settings.lease_sweep_s), name="lease-sweeper"
             ),
         ]
+        background.append(
+            asyncio.create_task(app.state.alerting.alerts.run(), name="alert-evaluator")
+        )
         bridge_settings = bridge_config(settings)
         app.state.bridge = (
             None if bridge_settings is None else MqttBridge(services, bridge_settings)
@@ -230,6 +280,8 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
     app.state.backend = backend_name(settings.database_url)
     install_error_handlers(app)
     for module in (readings, series, nodes, telemetry, events, leases, health, metrics, devices):
+        app.include_router(module.router)
+    for module in (alert_routes, checkin_routes):
         app.include_router(module.router)
     app.mount("/obs", GuardedObs(), name="obs")
     app.add_middleware(RequestContext, metrics=server_metrics)

@@ -133,6 +133,42 @@ class ServerSettings(BaseSettings):
     obs_path: Path = Path("data/obs.db")
     """The SQLite file of ``obs_store = "sqlite"``."""
 
+    alert_interval_s: float = Field(30.0, ge=1, le=3600)
+    """How often the alert evaluator runs a cycle (one replica does: it holds the lease
+    ``alert-evaluator``, whose TTL is three intervals)."""
+    alert_rules_file: Path | None = None
+    """A TOML file of alert rules (docs/analytics.md, docs/alerts.md), imported at start when its
+    content changed since the last import; ``PUT /api/alert-rules`` replaces the rules after."""
+    alert_settle_s: float = Field(5.0, ge=0, le=300)
+    """A cycle evaluates readings received up to this long ago (commits still in flight wait for
+    the next cycle)."""
+    alert_late_s: float = Field(3600.0, ge=0)
+    """Readings stamped more than this long before they were received (an agent's backlog after
+    an outage) are stored but not judged by alert rules."""
+    alert_node_status: bool = True
+    """The built-in rule ``node-offline``: a node going offline (and coming back) notifies."""
+    notify_urls: dict[str, str] = Field(default_factory=dict)
+    """Notification channels, name → apprise URL (``discord://…``, ``slack://…``,
+    ``mailtos://…``, ``ntfy://…``, ``json://host/path`` for a generic webhook). Secrets: never
+    logged. In TOML: ``[notify_urls]`` then ``ops = "discord://…"``; in the environment, JSON."""
+    notify_rate_per_minute: int = Field(30, ge=1)
+    """Most notifications one channel sends per minute; more wait (delayed, not dropped)."""
+    notify_max_attempts: int = Field(6, ge=1, le=50)
+    """Attempts of one notification before it is marked failed (backoff 30 s doubling, ≤ 1 h)."""
+    notify_timeout_s: float = Field(15.0, gt=0)
+    """Give up on one send after this long (counts as a failed attempt)."""
+    notify_link_base: str = ""
+    """The dashboard's public URL (``https://beamwarden.example``); notifications link to
+    ``<base>/nodes/<node_id>``. Empty: no link."""
+    notify_title_template: str = "[{status}] {rule}: {subject}"
+    """A notification's title; fields: rule, status, subject, node_id, sensor_id, field, value,
+    threshold, severity, since, at, detail, headline, link."""
+    notify_body_template: str = (
+        "{headline}\nrule: {rule} ({severity})\nnode: {node_id}{sensor}\n"
+        "value: {value} (threshold {threshold})\nsince: {since}\n{link}"
+    )
+    """A notification's body; the fields of ``notify_title_template``."""
+
     bridge_mqtt_url: str | None = None
     """The MQTT broker the bridge subscribes to (``mqtt://user:password@host:1883``, ``mqtts://``
     for TLS). Unset: no bridge in this server (``beamwarden bridge`` can run one on its own). One
