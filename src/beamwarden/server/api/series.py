@@ -22,10 +22,6 @@ from beamwarden.server.records import from_us
 router = APIRouter(tags=["readings"])
 
 
-def _iso(us: int) -> str:
-    return from_us(us).isoformat().replace("+00:00", "Z")
-
-
 @router.get(
     "/api/series",
     response_class=Response,
@@ -63,10 +59,11 @@ async def get_series(
     )
     items: list[dict[str, Any]] = []
     for row in page.items:
-        item: dict[str, Any] = {"t": _iso(row.bucket_us)}
+        item: dict[str, Any] = {"t": from_us(row.bucket_us)}
         item.update((k, v) for k, v in row.values.items() if v is not None)
         items.append(item)
     return Response(
-        orjson.dumps({"items": items, "next_cursor": page.next_cursor}),
+        # orjson writes the datetimes itself (ISO 8601, "Z"): 1440 isoformat() calls cost more
+        orjson.dumps({"items": items, "next_cursor": page.next_cursor}, option=orjson.OPT_UTC_Z),
         media_type="application/json",
     )
