@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -19,7 +20,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from beamwarden import __version__
-from beamwarden.obs import Observability
+from beamwarden.obs import MetricRegistry, Observability, RequestMetricsMiddleware
+from beamwarden.obs.exporters import (
+    Exporter,
+    HttpJsonExporter,
+    LokiExporter,
+    OtlpExporter,
+    PushgatewayExporter,
+)
 from beamwarden.protocol import IngestResult
 from beamwarden.server.api import alerts as alert_routes
 from beamwarden.server.api import checkins as checkin_routes
@@ -47,6 +55,7 @@ from beamwarden.server.services.alerts import AlertConfig, AlertService
 from beamwarden.server.services.clock import Clock, SystemClock
 from beamwarden.server.services.container import ServiceConfig, Services
 from beamwarden.server.services.ingest import DiscardSink
+from beamwarden.server.services.leases import LeaseService, Presence
 from beamwarden.server.services.notifications import NotificationService, NotifyConfig
 from beamwarden.server.services.retention import (
     READING_KEYS_LEASE,
@@ -54,6 +63,7 @@ from beamwarden.server.services.retention import (
     LeasedJob,
     RetentionPolicy,
     RetentionSweeper,
+    ServerLogRecorder,
     reading_keys_job,
     replica_holder,
 )
@@ -115,8 +125,11 @@ async def wait_for_database(settings: ServerSettings) -> None:
             delay = min(delay * 2, 5.0)
 
 
-def _leased_jobs(services: Services, store: SqlStore, settings: ServerSettings) -> list[LeasedJob]:
+def _leased_jobs(
+    services: Services, store: SqlStore, presence: Presence, settings: ServerSettings
+) -> list[LeasedJob]:
     """The periodic jobs that run once per fleet, each in the replica holding its lease."""
+    leases = LeaseService(presence, services.clock, ServerLogRecorder())
     holder = replica_holder()
     every = timedelta(seconds=settings.retention_sweep_s)
     sweeper = RetentionSweeper(
@@ -139,8 +152,8 @@ def _leased_jobs(services: Services, store: SqlStore, settings: ServerSettings) 
     window = timedelta(seconds=settings.opaque_id_window_s)
     prune_job = reading_keys_job(prune, services.clock, window)
     return [
-        LeasedJob(services.leases, RETENTION_LEASE, holder, sweeper.sweep, every),
-        LeasedJob(services.leases, READING_KEYS_LEASE, holder, prune_job, every),
+        LeasedJob(leases, RETENTION_LEASE, holder, sweeper.sweep, every),
+        LeasedJob(leases, READING_KEYS_LEASE, holder, prune_job, every),
     ]
 
 
@@ -182,14 +195,38 @@ def build_alerting(
     return Alerting(alerts)
 
 
-def _open_obs(settings: ServerSettings) -> Observability | None:
+def _obs_exporters(settings: ServerSettings) -> list[Exporter]:
+    """The exporters the ``obs_export_*_url`` settings ask for (none by default)."""
+    exporters: list[Exporter] = []
+    if settings.obs_export_otlp_url:
+        exporters.append(OtlpExporter(settings.obs_export_otlp_url, service_name="beamwarden"))
+    if settings.obs_export_loki_url:
+        exporters.append(LokiExporter(settings.obs_export_loki_url, service="beamwarden"))
+    if settings.obs_export_pushgateway_url:
+        exporters.append(
+            PushgatewayExporter(
+                settings.obs_export_pushgateway_url,
+                job="beamwarden",
+                grouping={"instance": socket.gethostname()},
+            )
+        )
+    if settings.obs_export_http_url:
+        exporters.append(HttpJsonExporter(settings.obs_export_http_url))
+    return exporters
+
+
+def _open_obs(
+    settings: ServerSettings, registry: MetricRegistry | None = None
+) -> Observability | None:
     """The server's own logs and metric history (``/obs/``): the root logger's records from now on."""
     if settings.obs_store == "off":
         return None
     if settings.obs_store == "sqlite":
-        obs = Observability.sqlite(settings.obs_path)
+        obs = Observability.sqlite(settings.obs_path, registry=registry)
     else:
-        obs = Observability.ring()
+        obs = Observability.ring(registry=registry)
+    for exporter in _obs_exporters(settings):
+        obs.add_exporter(exporter)
     obs.install(level=settings.log_level)
     obs.start()
     return obs
@@ -199,6 +236,9 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
     """Build the server. Adapters are opened in the app's lifespan, not here."""
     clock = clock or SystemClock()
     server_metrics = ServerMetrics()
+    obs_registry = (
+        MetricRegistry() if settings.obs_request_metrics and settings.obs_store != "off" else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -220,10 +260,10 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
         app.state.services = services
         app.state.alerting = build_alerting(settings, services, store, clock)
         await app.state.alerting.alerts.start()
-        obs = _open_obs(settings)
+        obs = _open_obs(settings, obs_registry)
         app.state.obs = obs
         services.committer.start()
-        jobs = _leased_jobs(services, store, settings)
+        jobs = _leased_jobs(services, store, presence, settings)
         app.state.jobs = {job.name: job for job in jobs}
         background = [
             asyncio.create_task(
@@ -285,6 +325,8 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
         app.include_router(module.router)
     app.mount("/obs", GuardedObs(), name="obs")
     app.add_middleware(RequestContext, metrics=server_metrics)
+    if obs_registry is not None:  # counted into obs (/obs/metrics), route templates as labels
+        app.add_middleware(RequestMetricsMiddleware, registry=obs_registry)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
-from beamwarden.protocol import NodeRecord, Page, Registered, Registration
+from beamwarden.protocol import Page, Registered, Registration
 from beamwarden.protocol.vocabulary import IDENT_PATTERN
 from beamwarden.server.api.deps import CursorQuery, LimitDep, PrincipalDep, ServicesDep
-from beamwarden.server.api.views import node_record
+from beamwarden.server.api.views import NodeInventoryRecord, node_record
 from beamwarden.server.errors import Forbidden
 from beamwarden.server.services.credentials import require_reader
 from beamwarden.server.services.pagination import decode_cursor, encode_cursor
@@ -40,29 +40,33 @@ async def register(
     )
 
 
-@router.get("/api/nodes", response_model=Page[NodeRecord], summary="Nodes with computed status")
+@router.get(
+    "/api/nodes", response_model=Page[NodeInventoryRecord], summary="Nodes with computed status"
+)
 async def list_nodes(
     services: ServicesDep, principal: PrincipalDep, limit: LimitDep, cursor: CursorQuery = None
-) -> Page[NodeRecord]:
+) -> Page[NodeInventoryRecord]:
     own = require_reader(principal)
     if own is not None:
-        return Page[NodeRecord](items=[node_record(await services.registry.get(own))])
+        return Page[NodeInventoryRecord](items=[node_record(await services.registry.get(own))])
     after = decode_cursor("nodes", cursor, (str,))[0] if cursor else None
     views = await services.registry.list(limit + 1, after)
     more = len(views) > limit
     views = views[:limit]
-    return Page[NodeRecord](
+    return Page[NodeInventoryRecord](
         items=[node_record(v) for v in views],
         next_cursor=encode_cursor("nodes", [views[-1].row.node_id]) if more else None,
     )
 
 
 @router.get(
-    "/api/nodes/{node_id}", response_model=NodeRecord, summary="One node with computed status"
+    "/api/nodes/{node_id}",
+    response_model=NodeInventoryRecord,
+    summary="One node with computed status",
 )
 async def get_node(
     node_id: NodeIdPath, services: ServicesDep, principal: PrincipalDep
-) -> NodeRecord:
+) -> NodeInventoryRecord:
     own = require_reader(principal)
     if own is not None and own != node_id:
         raise Forbidden(f"this token may read only node {own!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from beamwarden.protocol import Event, NodeRecord, StoredReading
 from beamwarden.server.records import (
     FLAG_SERVER_TIMESTAMP,
@@ -13,9 +15,19 @@ from beamwarden.server.records import (
 from beamwarden.server.services.registry import NodeView
 
 
-def node_record(view: NodeView) -> NodeRecord:
+class NodeInventoryRecord(NodeRecord):
+    """A node record with what the server's inventory adds (issue 4)."""
+
+    running_since: datetime | None = None
+    """When the running agent started, on the server's clock (uptime = now - this); null unless
+    the node is online or degraded."""
+    software_version_since: datetime | None = None
+    """Since when the node runs ``software_version`` (activity log; ``GET /api/nodes/{id}``)."""
+
+
+def node_record(view: NodeView) -> NodeInventoryRecord:
     row = view.row
-    return NodeRecord(
+    return NodeInventoryRecord(
         node_id=row.node_id,
         role=row.role,
         status=view.status,
@@ -38,6 +50,8 @@ def node_record(view: NodeView) -> NodeRecord:
         protocol_version=row.protocol_version,
         clock_offset_seconds=row.clock_offset_seconds,
         enrolment_open=row.enrolment_open,
+        running_since=view.running_since,
+        software_version_since=view.software_version_since,
     )
 
 

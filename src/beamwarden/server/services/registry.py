@@ -7,12 +7,14 @@ The inventory on the server is the authority: a node's registration replaces wha
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
 from beamwarden.fleet import node_status
 from beamwarden.protocol import NodeStatus, Registration, Scope
 from beamwarden.server.errors import AlreadyExists, Forbidden, NotFound
 from beamwarden.server.records import (
+    EventFilter,
     Heartbeat,
     NodeRow,
     OperatorFields,
@@ -35,6 +37,12 @@ class NodeView:
     status: NodeStatus
     last_heartbeat: datetime | None
     heartbeat_age_seconds: float | None
+    running_since: datetime | None = None
+    """When the running agent started, on the server's clock (its last heartbeat's receive time
+    minus the uptime it reported); ``None`` unless the node is online or degraded."""
+    software_version_since: datetime | None = None
+    """Since when the node runs ``row.software_version`` (from the activity log; only
+    :meth:`NodeRegistry.get` looks it up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,10 @@ class RegistrationOutcome:
     node: NodeView
     created: bool
     token: str | None = None
+
+
+#: the activity log's kind for a node's software version changing (registration or telemetry)
+SOFTWARE_VERSION_CHANGED = "software_version_changed"
 
 
 class NodeRegistry:
@@ -61,6 +73,8 @@ class NodeRegistry:
         #: has flushed it; kept by that service
         self.last_seen: dict[str, Heartbeat] = last_seen if last_seen is not None else {}
         self._known: set[str] = set()
+        #: node_id → the software version this process last saw it report
+        self._versions: dict[str, str | None] = {}
 
     # --- operator actions (CLI, admin API) ---------------------------------------------------
 
@@ -123,6 +137,9 @@ class NodeRegistry:
             raise NotFound(f"node {reg.node_id!r} is not in the inventory")
         row = await self._store.record_registration(reg.node_id, reported, now_us)
         await self._log_registration(before, row, actor)
+        await self.note_software_version(
+            reg.node_id, reg.software_version, actor, "registration", before=before
+        )
         return RegistrationOutcome(self.view(row), created=False)
 
     async def _enrol(
@@ -163,6 +180,9 @@ class NodeRegistry:
                 "software_version": reported.software_version,
             },
         )
+        await self.note_software_version(
+            reg.node_id, reg.software_version, actor, "registration", before=existing
+        )
         return RegistrationOutcome(self.view(row), created=existing is None, token=token.secret)
 
     async def _log_registration(self, before: NodeRow, after: NodeRow, actor: str) -> None:
@@ -181,13 +201,70 @@ class NodeRegistry:
             "node_registered", message, node_id=after.node_id, actor=actor, data=changed
         )
 
+    async def note_software_version(
+        self,
+        node_id: str,
+        version: str,
+        actor: str,
+        source: str = "telemetry",
+        *,
+        before: NodeRow | Literal[False] | None = False,
+    ) -> bool:
+        """Log ``software_version_changed`` (before/after) if ``version`` is not the version the
+        node was last known to run; whether it was logged. Cheap when nothing changed (a dict
+        look-up); otherwise the log is asked first, so replicas do not log one change twice.
+
+        A registration, which has already stored the new version, passes the node as it was
+        ``before`` (``None``: it did not exist)."""
+        if node_id in self._versions and self._versions[node_id] == version:
+            return False
+        known = await self._known_version(node_id, before)
+        self._versions[node_id] = version
+        if known == version:
+            return False
+        await self._activity.record(
+            SOFTWARE_VERSION_CHANGED,
+            f"node {node_id} runs {version}"
+            + (f" (was {known})" if known is not None else "")
+            + f", reported by {source}",
+            node_id=node_id,
+            actor=actor,
+            data={"before": known, "after": version, "source": source},
+        )
+        return True
+
+    async def _known_version(
+        self, node_id: str, before: NodeRow | Literal[False] | None
+    ) -> str | None:
+        """The latest ``after`` of the node's version changes, else what it registered with."""
+        last = await self._activity.list(
+            EventFilter(node_id=node_id, kind=SOFTWARE_VERSION_CHANGED), 1, None
+        )
+        if last:
+            after = last[0].data.get("after")
+            return str(after) if after is not None else None
+        row = await self._store.get_node(node_id) if before is False else before
+        return None if row is None else row.software_version
+
     # --- reading the inventory ---------------------------------------------------------------
 
     async def get(self, node_id: str) -> NodeView:
+        """One node, with since when it runs its software version (from the activity log)."""
         row = await self._store.get_node(node_id)
         if row is None:
             raise NotFound(f"no node {node_id!r}")
-        return self.view(row)
+        view = self.view(row)
+        last = await self._activity.list(
+            EventFilter(node_id=node_id, kind=SOFTWARE_VERSION_CHANGED), 1, None
+        )
+        if not last:
+            return view
+        change = last[0]
+        version = change.data.get("after")
+        row = view.row
+        if version is not None and version != row.software_version:
+            row = replace(row, software_version=str(version))  # reported by telemetry since
+        return replace(view, row=row, software_version_since=from_us(change.ts_us))
 
     async def list(self, limit: int, after: str | None) -> list[NodeView]:
         return [self.view(row) for row in await self._store.list_nodes(limit, after)]
@@ -217,8 +294,17 @@ class NodeRegistry:
                 protocol_version=beat.protocol_version,
                 clock_offset_seconds=beat.clock_offset_seconds,
                 clock_samples=beat.clock_samples,
+                software_version=beat.software_version,
             )
         now = self._clock.now()
         last = from_us(row.last_heartbeat_us) if row.last_heartbeat_us is not None else None
         age = max(0.0, (now - last).total_seconds()) if last is not None else None
-        return NodeView(row, node_status(last, row.interval_seconds, now), last, age)
+        status = node_status(last, row.interval_seconds, now)
+        running_since = (
+            last - timedelta(seconds=row.uptime_seconds)
+            if last is not None
+            and row.uptime_seconds is not None
+            and status in (NodeStatus.ONLINE, NodeStatus.DEGRADED)
+            else None
+        )
+        return NodeView(row, status, last, age, running_since)

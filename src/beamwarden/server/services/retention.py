@@ -13,6 +13,11 @@ satisfied by ``server/store/retention.py`` (built by ``app.py`` from the store's
   lease and the job is due. The job is given ``still_held``, which renews the lease when due and
   says whether it is still held: a long job renews as it goes and stops once it lost the lease.
   A replica that takes a lease over runs the job at once (its previous holder is gone).
+
+The jobs' own lease grants, refusals and releases go to the server's log, not the activity log
+(:class:`ServerLogRecorder`): every replica's start would otherwise add entries about the
+server's housekeeping to the operators' log of the fleet. A job's lease that *expires* (its
+replica vanished) is found by the lease sweep and logged as ``lease_expired`` like any other.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from beamwarden.fleet.leases import DEFAULT_INTERVAL, DEFAULT_TTL, Holder, Lease
 from beamwarden.server.errors import StoreUnavailable
@@ -129,6 +134,22 @@ class RetentionSweeper:
             total += deleted
             if deleted < self.policy.batch:
                 return total, True
+
+
+class ServerLogRecorder:
+    """An ``EventRecorder`` that writes to the server's log only (see the module docstring)."""
+
+    async def record(
+        self,
+        kind: str,
+        message: str,
+        *,
+        node_id: str | None = None,
+        actor: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> int:
+        log.info(message, extra={"event_kind": kind})
+        return 0
 
 
 def replica_holder() -> Holder:
