@@ -5,6 +5,7 @@ stored is lost."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import os
@@ -22,12 +23,14 @@ import pytest
 
 from beamwarden.obs import ManualClock, MemoryStore, MetricRegistry, new_log_record
 from beamwarden.obs.exporters import (
+    HttpJsonExporter,
     LokiExporter,
     MemoryCursors,
     OtlpExporter,
     PushgatewayExporter,
     RetryPolicy,
 )
+from tests.conftest import Server
 
 T0 = 1_800_000_000.0
 
@@ -277,3 +280,41 @@ def test_kill_9_and_restart_resend_nothing_accepted_and_lose_nothing(
     assert accepted == list(range(1, 101))  # each record accepted once, in order
     first_ids = [json.loads(s.body)["first_id"] for s in receiver.seen]
     assert first_ids == [1, 11, 21, 31, 31, 41, 51, 61, 71, 81, 91]  # 31 held, then resent
+
+
+# -- the server's own obs, exported ------------------------------------------------------------
+
+
+@pytest.fixture
+def settings_overrides(receiver: Receiver, tmp_path: Path) -> dict[str, Any]:
+    return {
+        "obs_store": "sqlite",
+        "obs_path": tmp_path / "obs.db",
+        "obs_export_http_url": receiver.url + "/ingest",
+        "obs_request_metrics": True,
+    }
+
+
+async def test_the_server_exports_its_own_logs_and_counts_its_requests(
+    server: Server, receiver: Receiver
+) -> None:
+    assert (await server.client.get("/api/health/live")).status_code == 200
+    obs = server.app.state.obs
+    obs.flush()
+    (exporter,) = obs.exporters
+    assert isinstance(exporter, HttpJsonExporter)
+    await asyncio.to_thread(exporter.run_once, force=True)
+    logs = [
+        item["message"]
+        for seen in receiver.seen
+        if seen.path == "/ingest" and json.loads(seen.body)["stream"] == "logs"
+        for item in json.loads(seen.body)["items"]
+    ]
+    assert any("serving on" in message for message in logs)
+    r = await server.client.get("/obs/metrics.json")
+    counted = {
+        (item["labels"]["route"], item["labels"]["status"]): item["value"]
+        for item in r.json()["items"]
+        if item["name"] == "http_requests_total"
+    }
+    assert counted[("/api/health/live", "200")] == 1.0
