@@ -20,10 +20,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# Debian packages the tests use (PostgreSQL binaries for throwaway instances, chattr); root only.
+# Debian packages the tests use (PostgreSQL binaries for throwaway instances, chattr, snmpd for
+# the agent's SNMP driver); root only.
 system-deps:
 	@missing=""; \
-	for p in postgresql e2fsprogs; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in postgresql e2fsprogs snmpd; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "please install:$$missing"; exit 1; fi; \

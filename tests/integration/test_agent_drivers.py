@@ -35,8 +35,14 @@ def context(sensor_type: str) -> SensorContext:
 
 def test_the_built_in_drivers_register_through_entry_points_like_plugins() -> None:
     assert registered_drivers() == {
+        "bme280": "beamwarden.agent.drivers.bme280:Bme280Driver",
+        "govee_ble": "beamwarden.agent.drivers.govee_ble:GoveeBleDriver",
+        "gpio_pulse": "beamwarden.agent.drivers.gpio_pulse:GpioPulseDriver",
         "http_poll": "beamwarden.agent.drivers.http_poll:HttpPollDriver",
+        "mightyohm": "beamwarden.agent.drivers.mightyohm:MightyOhmDriver",
+        "mqtt": "beamwarden.agent.drivers.mqtt:MqttDriver",
         "simulator": "beamwarden.agent.drivers.simulator:SimulatorDriver",
+        "snmp": "beamwarden.agent.drivers.snmp:SnmpDriver",
         "system": "beamwarden.agent.drivers.system:SystemDriver",
         "tcp_json": "beamwarden.agent.drivers.tcp_json:TcpJsonDriver",
     }

@@ -251,7 +251,11 @@ def _sensor(number: int, table: dict[str, Any], problems: list[str]) -> SensorSp
         ]
         return None
     interval_s = common.interval_ms / 1000
-    timeout_s = common.timeout_ms / 1000 if common.timeout_ms else max(10.0, 2 * interval_s)
+    timeout_s = (
+        common.timeout_ms / 1000
+        if common.timeout_ms
+        else max(10.0, 2 * interval_s, 2 * driver_config.quiet_s())
+    )
     return SensorSpec(
         index=number,
         sensor_type=common.type,

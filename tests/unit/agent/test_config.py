@@ -135,8 +135,8 @@ def test_every_problem_names_the_table_and_the_key() -> None:
     assert found == [
         "sensor[2].per_read: input should be greater than or equal to 1 (a key of driver 'simulator')",
         "sensor[2].valuez: is not a known key (a key of driver 'simulator')",
-        "sensor[3].driver: no driver named 'nope' is registered (registered: http_poll, simulator, "
-        "system, tcp_json)",
+        "sensor[3].driver: no driver named 'nope' is registered (registered: bme280, govee_ble, "
+        "gpio_pulse, http_poll, mightyohm, mqtt, simulator, snmp, system, tcp_json)",
         "sensor[4].type: must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a "
         "letter or digit",
         "sensor[4].interval_ms: input should be greater than 0",

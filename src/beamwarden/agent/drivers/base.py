@@ -32,6 +32,8 @@ from beamwarden.agent.clock import Clock
 from beamwarden.agent.errors import DriverError
 
 ENTRY_POINT_GROUP = "beamwarden.drivers"
+#: import name → the name to install it by, where they differ
+_DISTRIBUTIONS = {"serial": "pyserial"}
 
 #: A payload value: a number, a flag or a short text (PROTOCOL.md's vocabulary fixes the names).
 Value = float | int | bool | str
@@ -59,6 +61,11 @@ class DriverConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def quiet_s(self) -> float:
+        """How long a streaming driver may be silent and still be fine (a sensor heard once a
+        minute); the sensor's default ``timeout_ms`` is twice this at least."""
+        return 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +110,8 @@ class Driver(ABC):
     def __init__(self, config: DriverConfig, context: SensorContext) -> None:
         self.config = config
         self.context = context
+        #: input that could not be decoded (a garbled line, a bad message): counted, never stored
+        self.malformed = 0
 
     def sample(self, payload: dict[str, Value]) -> Sample:
         """A sample of this sensor, stamped now (on the injected clock)."""
@@ -155,6 +164,12 @@ def load_driver(spec: str) -> DriverClass:
         for ep in entry_points(group=ENTRY_POINT_GROUP, name=spec):
             try:
                 loaded = ep.load()
+            except ModuleNotFoundError as exc:
+                package = _DISTRIBUTIONS.get(exc.name or "", exc.name)
+                raise DriverError(
+                    f"driver {spec!r} needs the Python package {package!r}, which is not "
+                    "installed (pip install 'beamwarden[agent]' installs every driver's library)"
+                ) from exc
             except Exception as exc:
                 raise DriverError(f"driver {spec!r} ({ep.value}) cannot be loaded: {exc}") from exc
             return _check_driver_class(loaded, f"driver {spec!r} ({ep.value})")
