@@ -524,3 +524,17 @@ def test_observability_binds_starts_and_sends_the_rest_on_close(tmp_path: Path) 
     marks = SqliteCursors(tmp_path / "obs.db")
     assert (marks.get("http/logs"), marks.get("http/samples")) == (1, 1)
     marks.close()
+
+
+def test_refusals_are_logged_once_per_streak(caplog: pytest.LogCaptureFixture) -> None:
+    clock, store = ManualClock(T0), MemoryStore()
+    receiver = Receiver([400, 400, 400, 200])
+    exporter = make(http_json, receiver, clock, store, batch_size=1, max_delay=0)
+    log_at(store, 4)
+    with caplog.at_level("INFO", logger="beamwarden.obs.export"):
+        assert exporter.run_once() == 1
+    assert exporter.dropped["logs"] == 3
+    assert [r.getMessage().split(":")[1].strip() for r in caplog.records] == [
+        "receiver refused 1 logs (ids 1..1) with 400, dropped",
+        "receiver accepts batches again",
+    ]

@@ -7,7 +7,8 @@ after batch. A batch the receiver accepted moves the mark (:mod:`.cursors`); a b
 for good (a final 4xx/5xx) is dropped — counted in ``obs_export_dropped_total`` and logged — so
 one poisonous record cannot stop the exporter; a batch still failing at the deadline stays
 where it is and is tried again at the next poll (the store is the buffer: nothing is lost while
-retention keeps it). Failures are logged once, and recovery once.
+retention keeps it). Failures and refusals are logged once per streak, and recovery once (the
+exporter's own log lines are exported too: one per failed batch would feed itself).
 
 :meth:`BatchExporter.close` cuts a waiting backoff short, then sends what is left in one last
 pass bounded by ``timeout``, without waiting between attempts.
@@ -113,6 +114,7 @@ class BatchExporter:
         self._thread: threading.Thread | None = None
         self._pass_lock = threading.Lock()
         self._failing = False
+        self._refusing = False
         self._closed = False
         self.sent: dict[str, int] = {LOGS: 0, SAMPLES: 0}
         self.dropped: dict[str, int] = {LOGS: 0, SAMPLES: 0}
@@ -258,6 +260,9 @@ class BatchExporter:
             )
 
     def _recovered(self) -> None:
+        if self._refusing:
+            self._refusing = False
+            _log.info("obs exporter %s: receiver accepts batches again", self.name)
         if self._failing:
             self._failing = False
             _log.info("obs exporter %s: receiver reachable again", self.name)
@@ -266,6 +271,11 @@ class BatchExporter:
         self.dropped[stream] += len(items)
         if self._dropped_total is not None:
             self._dropped_total.labels(exporter=self.name, stream=stream).inc(len(items))
+        if (
+            self._refusing
+        ):  # said once per streak: this log line would be exported (and refused) too
+            return
+        self._refusing = True
         _log.warning(
             "obs exporter %s: receiver refused %d %s (ids %d..%d) with %s, dropped: %s",
             self.name,

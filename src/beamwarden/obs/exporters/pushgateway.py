@@ -25,7 +25,6 @@ from .base import SAMPLES, BatchExporter, _log
 from .cursors import CursorStore
 from .sender import Outcome, Payload
 
-
 #: what the Pushgateway's parser names the classic text format (newer prometheus-client
 #: versions label the same body ``version=1.0.0``, which older Pushgateways do not know)
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
