@@ -321,3 +321,33 @@ async def test_send_test_reaches_every_channel(server: Server, receiver: Receive
     reader = await server.user(Scope.READ)
     r = await server.client.post("/api/notifications/test", json={}, headers=auth(reader))
     assert r.status_code == 403
+
+
+async def test_geiger_summary_over_stored_readings(server: Server) -> None:
+    token, reader = await server.node(), await server.user(Scope.READ)
+    items = [
+        {
+            "node_id": "node-1",
+            "timestamp": (START - timedelta(seconds=s)).isoformat(),
+            "cps": c,
+            "cpm": c * 60,
+        }
+        for s, c in ((30, 10), (120, 20))
+    ]
+    await push(server, token, items)
+    r = await server.client.get(
+        "/api/geiger/summary?node_id=node-1&window=60s&tube=SBM-20&confidence=0.95",
+        headers=auth(reader),
+    )
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert (got["stats"]["count"], got["stats"]["mean"], got["cpm"]) == (1, 10.0, 600.0)
+    assert got["dose"]["factor"]["tube"] == "SBM-20"
+    assert got["rate"]["lower"] < 10.0 < got["rate"]["upper"]
+    r = await server.client.get(
+        "/api/geiger/summary?node_id=node-1&confidence=2", headers=auth(reader)
+    )
+    assert r.status_code == 400
+    other = await server.node("node-2")
+    r = await server.client.get("/api/geiger/summary?node_id=node-1", headers=auth(other))
+    assert r.status_code == 403

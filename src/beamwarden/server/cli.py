@@ -47,6 +47,8 @@ from beamwarden.obs.cli import app as obs_app
 from beamwarden.protocol import NodeStatus, Scope, is_ident
 from beamwarden.protocol.vocabulary import FIELD_NAME_RE
 from beamwarden.server.app import create_app, service_config, store_config
+from beamwarden.server.cli_alerts import alerts_app, checkins_app, geiger_app
+from beamwarden.server.cli_devices import bridge, devices_app
 from beamwarden.server.demo import runner
 from beamwarden.server.errors import ServerError, StoreUnavailable
 from beamwarden.server.logs import configure_logging
@@ -104,6 +106,11 @@ app.add_typer(nodes_app, name="nodes")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(readings_app, name="readings")
 app.add_typer(obs_app, name="obs")
+app.add_typer(devices_app, name="devices")
+app.command("bridge")(bridge)
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(checkins_app, name="checkins")
+app.add_typer(geiger_app, name="geiger")
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -34,6 +34,7 @@ from beamwarden.server.api.readings import confine
 from beamwarden.server.errors import InvalidRequest
 from beamwarden.server.records import ReadingFilter, from_us, to_us
 from beamwarden.server.services.alerts import AlertService, FiringAlert
+from beamwarden.server.services.container import Services
 from beamwarden.server.services.credentials import require, require_reader
 from beamwarden.server.services.queries import parse_bucket
 
@@ -354,9 +355,32 @@ async def geiger_summary(
     node = confine(principal, node_id)
     assert node is not None
     span = timedelta(microseconds=parse_bucket(window))
+    return await summarise_geiger(
+        services,
+        node,
+        sensor_id,
+        span,
+        at or services.clock.now(),
+        tube=tube,
+        confidence=confidence,
+        dead_time_s=dead_time_s,
+    )
+
+
+async def summarise_geiger(
+    services: Services,
+    node: str,
+    sensor_id: str,
+    span: timedelta,
+    now: datetime,
+    *,
+    tube: str | None = None,
+    confidence: float = 0.95,
+    dead_time_s: float | None = None,
+) -> dict[str, Any]:
+    """``fleet.geiger.summarise`` over the stored readings of one Geiger stream (API and CLI)."""
     if span > MAX_GEIGER_WINDOW:
         raise InvalidRequest("window is at most 7d", code="invalid_window")
-    now = at or services.clock.now()
     flt = ReadingFilter(
         node_id=node,
         sensor_id=sensor_id,
