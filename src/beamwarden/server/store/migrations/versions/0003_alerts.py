@@ -83,9 +83,7 @@ def upgrade() -> None:
         sa.Column("sent_us", sa.BigInteger()),
         sa.Column("error", sa.Text()),
     )
-    op.create_index(
-        "ix_notifications_status_next", "notifications", ["status", "next_attempt_us"]
-    )
+    op.create_index("ix_notifications_status_next", "notifications", ["status", "next_attempt_us"])
     op.create_index("ix_notifications_created_us", "notifications", ["created_us"])
 
 
