@@ -1,0 +1,199 @@
+"""``GET /api/nodes`` for a fleet of 10 000 nodes, each with its computed status.
+
+Figure (issue 4, "Figures"): the whole list < 100 ms; one page of 100 < 20 ms. The list is paged
+(``limit`` is capped by the setting ``list_limit_max``, default 1000), so "the whole list" is the
+10 pages of 1000 that a client fetches one after the other following ``next_cursor``; a page of
+100 is ``GET /api/nodes?limit=100`` (the first page, or one in the middle through its cursor).
+
+The fleet is written straight into the database (one transaction, through the store's schema):
+10 000 nodes with reported inventory and last-heartbeat facts spread over the last 10 minutes, so
+that every status (online, degraded, offline) appears; the server is then started on it and asked
+through HTTP with a ``read`` token over one keep-alive connection. Per backend, ``--runs`` (3)
+server starts, each with one warm-up and ``--queries`` (20) timed fetches of each kind. Medians
+over queries, then over runs. Prints ONE JSON line (progress on stderr):
+
+    .venv/bin/python bench/bench_fleet_nodes.py
+    .venv/bin/python bench/bench_fleet_nodes.py --nodes 2000 --backends sqlite --runs 1
+    .venv/bin/python bench/bench_fleet_nodes.py --profile /tmp/prof --runs 1 --queries 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import _harness as h
+
+BAR_WHOLE_MS = 100.0
+BAR_PAGE_MS = 20.0
+PAGE = 1000
+
+
+def seed_fleet(url: str, count: int, now_us: int | None = None) -> list[str]:
+    """Write ``count`` nodes ``fleet-00000``… with inventory and last heartbeats (the last 10
+    minutes, interval 30 s: online, degraded and offline) in one transaction; their ids."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from beamwarden.server.store.config import normalise_url
+    from beamwarden.server.store.schema import nodes
+
+    now_us = now_us if now_us is not None else int(time.time() * 1_000_000)
+    ids = [f"fleet-{i:05d}" for i in range(count)]
+    rows = [
+        {
+            "node_id": node_id,
+            "role": "pi-log",
+            "display_name": f"Node {i}",
+            "site": f"site-{i % 20}",
+            "room": f"room-{i % 7}",
+            "operator_tags": {"rack": str(i % 40)},
+            "hostname": f"pi-{i:05d}",
+            "ip_address": f"10.{i // 65536}.{i // 256 % 256}.{i % 256}",
+            "software_version": "2.0.1" if i % 3 else "2.1.0",
+            "reported_tags": {"model": "pi4"},
+            "created_us": now_us - 86_400_000_000,
+            "registered_us": now_us - 3_600_000_000,
+            "last_heartbeat_us": now_us - (i * 60_000_000 // max(count, 1)) * 10,
+            "interval_seconds": 30.0,
+            "uptime_seconds": 3600.0 + i,
+            "instance_id": f"inst-{i:05d}",
+            "state": "active",
+            "protocol_version": "1.0",
+            "clock_offset_seconds": 0.01,
+            "clock_samples": 5,
+            "enrolment_open": False,
+        }
+        for i, node_id in enumerate(ids)
+    ]
+
+    async def write() -> None:
+        engine = create_async_engine(normalise_url(url))
+        try:
+            async with engine.begin() as conn:
+                for start in range(0, len(rows), 2000):
+                    await conn.execute(nodes.insert(), rows[start : start + 2000])
+        finally:
+            await engine.dispose()
+
+    asyncio.run(write())
+    return ids
+
+
+async def whole_list(client: httpx.AsyncClient, headers: dict[str, str]) -> tuple[float, int]:
+    """Every node, page after page of ``PAGE``; (ms, nodes)."""
+    start = time.perf_counter()
+    seen = 0
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": PAGE}
+        if cursor:
+            params["cursor"] = cursor
+        r = await client.get("/api/nodes", params=params, headers=headers)
+        r.raise_for_status()
+        body = r.json()
+        seen += len(body["items"])
+        cursor = body["next_cursor"]
+        if not cursor:
+            return (time.perf_counter() - start) * 1000, seen
+
+
+async def one_page(
+    client: httpx.AsyncClient, headers: dict[str, str], cursor: str | None
+) -> tuple[float, int]:
+    params: dict[str, Any] = {"limit": 100}
+    if cursor:
+        params["cursor"] = cursor
+    start = time.perf_counter()
+    r = await client.get("/api/nodes", params=params, headers=headers)
+    r.raise_for_status()
+    return (time.perf_counter() - start) * 1000, len(r.json()["items"])
+
+
+async def measure(server: h.Server, token: str, queries: int, count: int) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        _, seen = await whole_list(client, headers)  # warm-up (and a check)
+        if seen != count:
+            raise h.BenchError(f"listed {seen} nodes, expected {count}")
+        r = await client.get("/api/nodes", params={"limit": count // 2}, headers=headers)
+        middle = None
+        if count > 200:  # a cursor into the middle of the fleet
+            first = await client.get("/api/nodes", params={"limit": PAGE}, headers=headers)
+            middle = first.json()["next_cursor"]
+        statuses: dict[str, int] = {}
+        for item in r.json()["items"]:
+            statuses[item["status"]] = statuses.get(item["status"], 0) + 1
+        whole = [(await whole_list(client, headers))[0] for _ in range(queries)]
+        first_page = [(await one_page(client, headers, None))[0] for _ in range(queries)]
+        mid_page = [(await one_page(client, headers, middle))[0] for _ in range(queries)]
+    return {
+        "whole_ms": round(statistics.median(whole), 2),
+        "whole_p90_ms": round(sorted(whole)[int(0.9 * (len(whole) - 1))], 2),
+        "page100_ms": round(statistics.median(first_page), 2),
+        "page100_middle_ms": round(statistics.median(mid_page), 2),
+        "statuses_sample": statuses,
+    }
+
+
+def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = []
+    with h.database(backend) as db:
+        env = h.server_env(db)
+        h.cli(env, "migrate")
+        seed_fleet(db.url, args.nodes)
+        for run in range(args.runs):
+            with h.serve(db, parse_env(args)) as server:
+                token = h.user_token(server.env, "read")
+                out = args.profile / f"nodes-{backend}-{run}.txt" if args.profile else None
+                with h.profiler(server.pid, out):
+                    result = asyncio.run(measure(server, token, args.queries, args.nodes))
+                h.log(f"{backend} run {run + 1}: {result}")
+                runs.append(result)
+    summary: dict[str, Any] = h.medians(
+        runs, ["whole_ms", "whole_p90_ms", "page100_ms", "page100_middle_ms"]
+    )
+    whole, page = summary["whole_ms"], summary["page100_ms"]
+    summary["meets_bar"] = bool(
+        whole is not None and page is not None and whole < BAR_WHOLE_MS and page < BAR_PAGE_MS
+    )
+    summary["runs"] = runs
+    return summary
+
+
+def parse_env(args: argparse.Namespace) -> dict[str, str]:
+    return h.parse_env(args.env)
+
+
+def main() -> int:
+    h.install_signal_handlers()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--env", action="append", default=[], help="BEAMWARDEN_X=Y for the server")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy raw stacks to this dir")
+    args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    backends = h.parse_backends(args.backends, ("sqlite", "postgresql"))
+    result = h.header(
+        "fleet_nodes_list",
+        {"nodes": args.nodes, "page": PAGE, "runs": args.runs, "queries": args.queries},
+    )
+    result["bars_ms"] = {"whole": BAR_WHOLE_MS, "page100": BAR_PAGE_MS}
+    for backend in backends:
+        result[backend] = run_backend(backend, args)
+    h.emit(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
