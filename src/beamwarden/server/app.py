@@ -51,6 +51,7 @@ from beamwarden.server.errors import StoreUnavailable
 from beamwarden.server.metrics import ServerMetrics
 from beamwarden.server.notify import AppriseSender
 from beamwarden.server.presence import open_presence
+from beamwarden.server.records import to_us
 from beamwarden.server.services.alerts import AlertConfig, AlertService
 from beamwarden.server.services.clock import Clock, SystemClock
 from beamwarden.server.services.container import ServiceConfig, Services
@@ -60,10 +61,12 @@ from beamwarden.server.services.notifications import NotificationService, Notify
 from beamwarden.server.services.retention import (
     READING_KEYS_LEASE,
     RETENTION_LEASE,
+    Job,
     LeasedJob,
     RetentionPolicy,
     RetentionSweeper,
     ServerLogRecorder,
+    StillHeld,
     reading_keys_job,
     replica_holder,
 )
@@ -154,7 +157,24 @@ def _leased_jobs(
     return [
         LeasedJob(leases, RETENTION_LEASE, holder, sweeper.sweep, every),
         LeasedJob(leases, READING_KEYS_LEASE, holder, prune_job, every),
+        LeasedJob(
+            leases, "sweeper:readings", holder, _readings_upkeep(store, services, settings), every
+        ),
     ]
+
+
+def _readings_upkeep(store: SqlStore, services: Services, settings: ServerSettings) -> Job:
+    """PostgreSQL's day partitions of readings, a week ahead; and readings retention, if set."""
+
+    async def job(still_held: StillHeld) -> int:
+        now = to_us(services.clock.now())
+        done = len(await store.ensure_partitions(now, days_behind=1, days_ahead=7))
+        if settings.readings_retention_days > 0:
+            cutoff = now - int(settings.readings_retention_days * 86_400_000_000)
+            done += await store.delete_readings_before(cutoff)
+        return done
+
+    return job
 
 
 def build_alerting(

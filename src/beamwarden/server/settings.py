@@ -102,6 +102,9 @@ class ServerSettings(BaseSettings):
     telemetry_retention_days: float = Field(30, ge=0)
     """Raw telemetry (heartbeat rows) older than this is deleted (0: kept forever); a node's last
     heartbeat facts in the inventory are not telemetry and stay."""
+    readings_retention_days: float = Field(0, ge=0)
+    """Raw readings older than this are forgotten (0, the default: kept forever, until rollups keep
+    the history: issue 7). PostgreSQL drops whole day partitions; SQLite deletes rows."""
     retention_sweep_s: float = Field(3600.0, gt=0)
     """How often the retention sweeper (and the pruning of expired opaque reading ids) runs. With
     several replicas it runs in the one holding the lease ``sweeper:retention``

@@ -19,6 +19,10 @@ b-tree ordered ``(sensor_ref, ts_us, id)`` so that a series is one range scan:
   are small (no payload), so fewer pages fill and split per reading: measured 1.3x the rows per
   second of the earlier ``WITHOUT ROWID`` table clustered on the same key, for series queries
   that read fewer pages (docs/benchmarks.md).
+
+PostgreSQL's ``readings`` is partitioned by range of ``ts_us``, one partition per UTC day and a
+default partition for the rest (:mod:`.partitions`); the primary key holds ``ts_us``, as a
+partitioned table's keys must.
 Numeric payload fields are copied into ``v0``..``v7`` by the sensor's field → slot map
 (``sensors.fields``), so series are computed on plain columns.
 """
@@ -132,6 +136,8 @@ readings = Table(
         *(f"v{slot}" for slot in range(SLOTS)),
         info={"dialects": ("sqlite",)},
     ),
+    # one partition per day on PostgreSQL, made by the server; retention drops whole days
+    postgresql_partition_by="RANGE (ts_us)",
 )
 
 #: Counters the store keeps itself, one row per name (``readings``: the last id given on SQLite).

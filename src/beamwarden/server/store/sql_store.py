@@ -82,6 +82,7 @@ from .config import (
 from .failures import is_unique_violation, unavailable
 from .ingest import decode_fields
 from .layout import SLOTS
+from .partitions import drop_partitions_before, ensure_partitions
 from .postgres_writer import PostgresReadingWriter
 from .schema import events, nodes, reading_keys, readings, sensors, telemetry, tokens
 from .sqlite_writer import SqliteReadingWriter
@@ -256,6 +257,51 @@ class SqlStore:
                 reading_keys.delete().where(reading_keys.c.received_us < before_us)
             )
             return int(result.rowcount)
+
+    async def ensure_partitions(
+        self, now_us: int, days_behind: int = 1, days_ahead: int = 7
+    ) -> list[str]:
+        """PostgreSQL: create the day partitions of readings around ``now_us`` (see
+        :mod:`.partitions`); returns the new ones. SQLite: nothing to do."""
+        if self.dialect != "postgresql":
+            return []
+        async with self._write() as conn:
+            return await ensure_partitions(conn, now_us, days_behind, days_ahead)
+
+    async def delete_readings_before(self, cutoff_us: int) -> int:
+        """Retention: forget readings whose time is before ``cutoff_us``.
+
+        PostgreSQL drops the day partitions that end by then (whole days: a reading may outlive
+        the cutoff by up to a day; rows of the default partition are deleted); returns how many
+        partitions and rows went. SQLite deletes row by row, one sensor at a time through the
+        series index, in bounded transactions; returns how many rows."""
+        gone = 0
+        if self.dialect == "postgresql":
+            async with self._write() as conn:
+                gone += len(await drop_partitions_before(conn, cutoff_us))
+            async with self._write() as conn:
+                result = await conn.execute(
+                    text("DELETE FROM readings_default WHERE ts_us < :c"), {"c": cutoff_us}
+                )
+                gone += int(result.rowcount)
+            return gone
+        async with self._read() as conn:
+            refs = [ref for (ref,) in await conn.execute(select(sensors.c.id))]
+        for ref in refs:
+            while True:
+                async with self._write() as conn:
+                    result = await conn.execute(
+                        text(
+                            "DELETE FROM readings WHERE id IN (SELECT id FROM readings "
+                            "WHERE sensor_ref = :r AND ts_us < :c LIMIT 10000)"
+                        ),
+                        {"r": ref, "c": cutoff_us},
+                    )
+                deleted = int(result.rowcount)
+                gone += deleted
+                if deleted < 10_000:
+                    break
+        return gone
 
     # -- readings: reading -------------------------------------------------------------------
 

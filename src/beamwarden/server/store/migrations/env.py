@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from beamwarden.server.store.config import DEFAULT_URL, ensure_sqlite_dir, is_sqlite, normalise_url
+from beamwarden.server.store.partitions import is_partition
 from beamwarden.server.store.schema import metadata
 
 config = context.config
@@ -56,11 +57,14 @@ def _compare_server_default(
 
 def _include_for(dialect: str) -> Any:
     """Leave out of the comparison what the schema declares for other databases only
-    (``info={"dialects": (...)}``: SQLite's covering index of readings)."""
+    (``info={"dialects": (...)}``: SQLite's covering index of readings), and the partitions of
+    PostgreSQL's readings."""
 
     def include(
         obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
     ) -> bool:
+        if type_ == "table" and reflected and name is not None and is_partition(name):
+            return False  # readings' partitions: made by the server, not by migrations
         dialects = getattr(obj, "info", {}).get("dialects")
         return dialects is None or dialect in dialects
 

@@ -9,7 +9,9 @@ SQLite and PostgreSQL. ``telemetry.id`` and ``events.id`` are SQLite's rowid (``
 KEY``) and ``BIGSERIAL`` on PostgreSQL. ``readings`` has one b-tree on PostgreSQL, its primary
 key ``(sensor_ref, ts_us, id)`` with an identity ``id``; on SQLite the rows are in ``id`` order
 (the rowid, given by the writer from ``sequences``) and the covering index ``ix_readings_series``
-``(sensor_ref, ts_us, id, v0..v7)`` serves series (see :mod:`..schema`).
+``(sensor_ref, ts_us, id, v0..v7)`` serves series (see :mod:`..schema`). PostgreSQL's
+``readings`` is partitioned by range of ``ts_us`` with a default partition; the server adds one
+partition per day (``store/partitions.py``).
 """
 
 from __future__ import annotations
@@ -102,7 +104,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             *(("id",) if sqlite else ("sensor_ref", "ts_us", "id")), name="pk_readings"
         ),
+        postgresql_partition_by="RANGE (ts_us)",
     )
+    if not sqlite:  # day partitions are made by the server (store/partitions.py)
+        op.execute("CREATE TABLE readings_default PARTITION OF readings DEFAULT")
     if sqlite:
         op.create_index(
             "ix_readings_series",
