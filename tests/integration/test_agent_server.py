@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +43,9 @@ class Rig:
         self.read = token_from(cli(self.env, "tokens", "add", "--scope", "read", "--name", "t"))
         self.agents: list[subprocess.Popen[bytes]] = []
 
-    def config(self, node: str, credential: str, interval_s: float = 1, **push: float) -> Path:
+    def config(
+        self, node: str, credential: str, interval_s: float = 1, top: str = "", **push: float
+    ) -> Path:
         path = self.tmp / f"{node}.toml"
         push_lines = "\n".join(f"{k} = {v}" for k, v in push.items())
         path.write_text(
@@ -52,6 +55,7 @@ api_url = "{self.server.url}"
 {credential}
 state_dir = "{self.tmp / node}"
 heartbeat_interval_s = {interval_s}
+{top}
 [push]
 batch_age_s = 0.1
 backoff_base_s = 0.2
@@ -119,9 +123,19 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
     return proc.wait(30)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 def test_the_agent_registers_heartbeats_its_state_and_delivers(rig: Rig) -> None:
     token = token_from(cli(rig.env, "nodes", "add", "agent-1", "--role", "pi-log"))
-    proc = rig.agent(rig.config("agent-1", f'device_token = "{token}"'))
+    local = f"http://127.0.0.1:{free_port()}"
+    proc = rig.agent(
+        rig.config("agent-1", f'device_token = "{token}"', top=f'http_listen = "{local[7:]}"')
+    )
     node = until(
         lambda: (n := rig.get("/api/nodes/agent-1"))["state"] == "active" and n,
         "the node reports itself active",
@@ -132,6 +146,15 @@ def test_the_agent_registers_heartbeats_its_state_and_delivers(rig: Rig) -> None
         1.0,
     )
     until(lambda: len(rig.readings("agent-1")) >= 10, "readings arrive")
+    health = httpx.get(f"{local}/health", timeout=5)
+    assert health.status_code == 200, health.text
+    assert (health.json()["status"], health.json()["state"]) == ("ok", "active")
+    assert health.json()["sensors"]["sim"]["ok"] is True
+    metrics = httpx.get(f"{local}/metrics", timeout=5).text
+    assert "# TYPE pilog_push_stored_total counter" in metrics
+    assert 'pilog_driver_ok{sensor="sim"} 1.0' in metrics
+    logs = httpx.get(f"{local}/logs", params={"since": "1h"}, timeout=5).text
+    assert "pi-log starting" in logs  # the agent's own log records, kept by obs
     assert stop(proc) == 0
     assert rig.get("/api/nodes/agent-1")["state"] == "stopped"
     stored = rig.readings("agent-1")
@@ -230,11 +253,18 @@ def test_a_server_outage_loses_nothing_and_keeps_the_original_timestamps(rig: Ri
 
 def test_a_refused_token_keeps_everything_until_it_works(rig: Rig) -> None:
     token = token_from(cli(rig.env, "nodes", "add", "revoked-1", "--role", "pi-log"))
+    local = f"http://127.0.0.1:{free_port()}"
     config = rig.config(
-        "revoked-1", 'device_token = "bwn_not_a_real_token_at_all_000000"', slow_retry_s=1
+        "revoked-1",
+        'device_token = "bwn_not_a_real_token_at_all_000000"',
+        top=f'http_listen = "{local[7:]}"',
+        slow_retry_s=1,
     )
     proc = rig.agent(config)
     time.sleep(3)
+    health = httpx.get(f"{local}/health", timeout=5)
+    assert (health.status_code, health.json()["status"]) == (503, "failing")
+    assert "401" in health.json()["push"]["problem"]
     assert stop(proc) == 0
     stats = json.loads(
         subprocess.run(
@@ -244,7 +274,11 @@ def test_a_refused_token_keeps_everything_until_it_works(rig: Rig) -> None:
     assert stats["readings"] >= 20
     assert stats["dead_letters"] == stats["dropped_total"] == 0
     assert "the server refuses our readings" in config.with_suffix(".log").read_text()
-    config.write_text(config.read_text().replace("bwn_not_a_real_token_at_all_000000", token))
+    config.write_text(
+        config.read_text()
+        .replace("bwn_not_a_real_token_at_all_000000", token)
+        .replace(local[7:], f"127.0.0.1:{free_port()}")
+    )
     proc = rig.agent(config)
     until(lambda: len(rig.readings("revoked-1")) >= stats["readings"], "the kept readings arrive")
     assert stop(proc) == 0

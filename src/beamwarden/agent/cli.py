@@ -23,8 +23,10 @@ from beamwarden.agent.clock import SystemClock
 from beamwarden.agent.config import AgentConfig, load_config
 from beamwarden.agent.drivers.base import SensorContext
 from beamwarden.agent.errors import AgentError, ConfigError
+from beamwarden.agent.observe import agent_observability
 from beamwarden.agent.queue import ReadingQueue
 from beamwarden.agent.runner import QUEUE_FILE, Agent
+from beamwarden.obs import Observability
 
 app = typer.Typer(help="pi-log: the Beamwarden node agent.", no_args_is_help=True)
 queue_app = typer.Typer(help="Look into the durable queue.", no_args_is_help=True)
@@ -89,18 +91,23 @@ def run(
         stream=sys.stderr,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    obs = agent_observability()
+    obs.install(level=log_level)  # the journal keeps reading stderr; obs keeps the newest records
+    obs.start()
     try:
-        asyncio.run(_run(cfg))
+        asyncio.run(_run(cfg, obs))
     except AgentError as exc:
         _fail([str(exc)], "pi-log cannot start")
+    finally:
+        obs.close()
 
 
-async def _run(cfg: AgentConfig) -> None:
+async def _run(cfg: AgentConfig, obs: Observability) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await Agent(cfg).run(stop)
+    await Agent(cfg, obs=obs).run(stop)
 
 
 def _open_queue(config: Path) -> ReadingQueue:

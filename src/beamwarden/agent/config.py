@@ -20,6 +20,7 @@ the table (``sensor[2]`` is the second ``[[sensor]]`` table), the key and what i
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,8 @@ class AgentFile(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     #: testing aid: append ``reading_id <TAB> payload`` for every reading once it is committed
     commit_log: Path | None = None
+    #: the local /health and /metrics (Prometheus) endpoint, "127.0.0.1:9105"; empty: off
+    http_listen: str = ""
     push: PushSettings = Field(default_factory=PushSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     sensor: list[dict[str, Any]] = Field(default_factory=list)
@@ -147,6 +150,8 @@ class AgentConfig:
     push: PushSettings
     queue: QueueSettings
     sensors: tuple[SensorSpec, ...]
+    #: (host, port) of the local /health and /metrics endpoint; None: off
+    http_listen: tuple[str, int] | None = None
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -198,6 +203,14 @@ def parse_config(data: dict[str, Any], source: str = "config") -> AgentConfig:
         problems.append("device_token: is required (or enrolment_key, to enrol this node once)")
     if top.device_token is not None and top.enrolment_key is not None:
         problems.append("enrolment_key: give device_token or enrolment_key, not both")
+    listen: tuple[str, int] | None = None
+    if top.http_listen:
+        listen = loopback_address(top.http_listen)
+        if listen is None:
+            problems.append(
+                f"http_listen: {top.http_listen!r} is not a loopback host:port "
+                '(e.g. "127.0.0.1:9105" or "[::1]:9105"; empty turns it off)'
+            )
     sensors: list[SensorSpec] = []
     seen_ids: dict[str, int] = {}
     for number, table in enumerate(top.sensor, start=1):
@@ -226,7 +239,25 @@ def parse_config(data: dict[str, Any], source: str = "config") -> AgentConfig:
         push=top.push,
         queue=top.queue,
         sensors=tuple(sensors),
+        http_listen=listen,
     )
+
+
+def loopback_address(text: str) -> tuple[str, int] | None:
+    """``"127.0.0.1:9105"`` → ``("127.0.0.1", 9105)``; ``None`` unless a loopback host:port
+    (the agent's own endpoint is for systemd and a local Prometheus, never the network)."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65_536:
+        return None
+    if host == "localhost":
+        host = "127.0.0.1"
+    try:
+        if not ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        return None
+    return host, int(port)
 
 
 def _sensor(number: int, table: dict[str, Any], problems: list[str]) -> SensorSpec | None:

@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -28,10 +29,13 @@ from beamwarden.agent.clock import Clock, SystemClock
 from beamwarden.agent.config import AgentConfig
 from beamwarden.agent.errors import StateDirBusy
 from beamwarden.agent.node import Metrics, NodeLink
+from beamwarden.agent.observe import LocalEndpoint, MetricsBridge, SensorFacts, agent_observability
 from beamwarden.agent.push import Pusher, ReadingSender
+from beamwarden.agent.push.answers import Action
 from beamwarden.agent.push.pacing import Jitter, equal_jitter
 from beamwarden.agent.queue import QueueWriter, ReadingQueue
 from beamwarden.agent.scheduler import Scheduler
+from beamwarden.obs import Observability
 from beamwarden.protocol import InstanceState
 
 log = logging.getLogger("beamwarden.agent")
@@ -72,8 +76,12 @@ class Agent:
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         jitter: Jitter = equal_jitter,
+        obs: Observability | None = None,
     ) -> None:
         self.config = config
+        #: the agent's logs and metrics (the CLI installs it on the root logger and starts it)
+        self.obs = obs or agent_observability()
+        self.endpoint: LocalEndpoint | None = None
         self.clock = clock or SystemClock()
         self.transport = transport
         self.jitter = jitter
@@ -117,6 +125,69 @@ class Agent:
         for sensor_id, h in list(health.items())[:150]:
             out[f"driver_{metric_name(sensor_id)}_ok"] = h.ok is not False
         return out
+
+    def sensor_facts(self) -> dict[str, SensorFacts]:
+        scheduler = self.scheduler
+        if scheduler is None:
+            return {}
+        out: dict[str, SensorFacts] = {}
+        for sensor_id, h in scheduler.health.items():
+            driver = scheduler.drivers.get(sensor_id)
+            out[sensor_id] = SensorFacts(
+                ok=h.ok,
+                readings_total=h.readings_total,
+                failures_total=h.failures_total,
+                malformed_total=driver.malformed if driver is not None else 0,
+                lost_total=h.lost_total,
+                missed_ticks_total=h.missed_ticks,
+                last_error=h.last_error,
+            )
+        return out
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """``/health``: whether this agent delivers (False: 503), and what the state is."""
+        node, pusher, queue, writer = self.node, self.pusher, self.queue, self.writer
+        if node is None or pusher is None or queue is None or writer is None:
+            return False, {"status": "starting"}
+        sensors = self.sensor_facts()
+        problem = pusher.problem
+        refused = problem is not None and problem.action in (Action.REFUSED, Action.CONFLICT)
+        store_failing = self.scheduler is not None and any(
+            h.store_failing for h in self.scheduler.health.values()
+        )
+        failing = refused or node.conflict is not None or store_failing
+        degraded = problem is not None or any(f.ok is False for f in sensors.values())
+        oldest = queue.oldest_enqueued_at()
+        body: dict[str, Any] = {
+            "status": "failing" if failing else "degraded" if degraded else "ok",
+            "node_id": self.config.node_id,
+            "instance_id": node.instance_id,
+            "state": node.state.value,
+            "held_by_another_instance": node.conflict,
+            "push": {
+                "ok": problem is None,
+                "problem": None if problem is None else problem.message,
+                "stored_total": pusher.stored_total,
+                "errors_total": pusher.errors_total,
+            },
+            "queue": {
+                "depth": queue.depth,
+                "oldest_age_s": round(max(0.0, self.clock.now().timestamp() - oldest), 1)
+                if oldest
+                else 0.0,
+                "writable": not store_failing,
+            },
+            "sensors": {
+                sensor_id: {
+                    "ok": f.ok,
+                    "readings_total": f.readings_total,
+                    "malformed_total": f.malformed_total,
+                    "last_error": f.last_error,
+                }
+                for sensor_id, f in sensors.items()
+            },
+        }
+        return not failing, body
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
@@ -164,6 +235,10 @@ class Agent:
             self.scheduler = scheduler = Scheduler(
                 config.sensors, config.node_id, writer, clock, on_queued=pusher.notify
             )
+            if config.http_listen is not None:
+                bridge = MetricsBridge(self.obs.registry, self.metrics, self.sensor_facts)
+                self.endpoint = LocalEndpoint(self.obs, bridge, self.health)
+                await self.endpoint.start(*config.http_listen)
             drivers_stop, network_stop = asyncio.Event(), asyncio.Event()
             drivers = asyncio.create_task(scheduler.run(drivers_stop), name="scheduler")
             talk = asyncio.create_task(node.run(network_stop), name="node")
@@ -185,6 +260,8 @@ class Agent:
             if node.token is not None:
                 await pusher.drain(DRAIN_ON_STOP_S)
             await node.farewell()
+            if self.endpoint is not None:
+                await self.endpoint.close()
             log.info("stopped; %d readings left in the queue for the next start", queue.depth)
 
     async def _push(self, node: NodeLink, pusher: Pusher, stop: asyncio.Event) -> None:
