@@ -39,7 +39,8 @@ class BridgeConfig:
     """Removed from every topic before decoding (a shared broker with ``site/…`` prefixes)."""
     dedup_window_s: float = 10.0
     """One advertisement heard by several gateways within this long is stored once."""
-    qos: int = 1
+    qos: int = 0
+    """The subscriptions' QoS (see :mod:`.mqtt` for why 0)."""
     linger_s: float = 0.05
     """How long a batch waits for more messages before it is ingested (latency ↔ batch size)."""
     max_batch: int = 5000
