@@ -49,7 +49,6 @@ from beamwarden.protocol.vocabulary import FIELD_NAME_RE
 from beamwarden.server.app import create_app, service_config, store_config
 from beamwarden.server.cli_alerts import alerts_app, checkins_app, geiger_app
 from beamwarden.server.cli_devices import bridge, devices_app
-from beamwarden.server.cli_devices import bridge, devices_app
 from beamwarden.server.demo import runner
 from beamwarden.server.errors import ServerError, StoreUnavailable
 from beamwarden.server.logs import configure_logging
@@ -107,8 +106,6 @@ app.add_typer(nodes_app, name="nodes")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(readings_app, name="readings")
 app.add_typer(obs_app, name="obs")
-app.add_typer(devices_app, name="devices")
-app.command("bridge")(bridge)
 app.add_typer(devices_app, name="devices")
 app.command("bridge")(bridge)
 app.add_typer(alerts_app, name="alerts")
