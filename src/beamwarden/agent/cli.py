@@ -93,7 +93,6 @@ def run(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     obs = agent_observability()
     obs.install(level=log_level)  # the journal keeps reading stderr; obs keeps the newest records
-    obs.start()
     try:
         asyncio.run(_run(cfg, obs))
     except AgentError as exc:
