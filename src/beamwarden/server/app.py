@@ -160,11 +160,39 @@ def _leased_jobs(
         LeasedJob(
             leases, "sweeper:readings", holder, _readings_upkeep(store, services, settings), every
         ),
+        LeasedJob(
+            leases,
+            "rollups",
+            holder,
+            _rollups(store, services),
+            timedelta(seconds=settings.rollup_interval_s),
+        ),
     ]
 
 
+def _rollups(store: SqlStore, services: Services) -> Job:
+    """Summarise the minutes readings commits marked (store/rollups.py), a bounded batch a step."""
+
+    async def job(still_held: StillHeld) -> int:
+        done = 0
+        for _ in range(ROLLUP_STEPS):
+            step = await store.roll_up(to_us(services.clock.now()), ROLLUP_BATCH)
+            done += step
+            if step < ROLLUP_BATCH or not await still_held():
+                break
+        return done
+
+    return job
+
+
+#: minutes one rollup transaction takes, and transactions per tick (the rest waits for the next)
+ROLLUP_BATCH = 2000
+ROLLUP_STEPS = 50
+
+
 def _readings_upkeep(store: SqlStore, services: Services, settings: ServerSettings) -> Job:
-    """PostgreSQL's day partitions of readings, a week ahead; and readings retention, if set."""
+    """PostgreSQL's day partitions of readings, a week ahead; retention of readings (if set)
+    and of 1-minute rollups (1-hour rollups are kept)."""
 
     async def job(still_held: StillHeld) -> int:
         now = to_us(services.clock.now())
@@ -172,6 +200,9 @@ def _readings_upkeep(store: SqlStore, services: Services, settings: ServerSettin
         if settings.readings_retention_days > 0:
             cutoff = now - int(settings.readings_retention_days * 86_400_000_000)
             done += await store.delete_readings_before(cutoff)
+        if settings.rollup_minute_retention_days > 0:
+            cutoff = now - int(settings.rollup_minute_retention_days * 86_400_000_000)
+            done += await store.delete_rollups_before(60, cutoff)
         return done
 
     return job

@@ -102,6 +102,12 @@ class ServerSettings(BaseSettings):
     telemetry_retention_days: float = Field(30, ge=0)
     """Raw telemetry (heartbeat rows) older than this is deleted (0: kept forever); a node's last
     heartbeat facts in the inventory are not telemetry and stay."""
+    rollup_interval_s: float = Field(5.0, gt=0)
+    """How often the minutes that readings commits marked are summarised into 1-minute and 1-hour
+    rollups (one replica does it: lease ``rollups``). Series over two hours and more read them;
+    marked minutes are computed from the raw readings meanwhile, so answers are never stale."""
+    rollup_minute_retention_days: float = Field(365, ge=0)
+    """1-minute rollups older than this are forgotten (0: kept); 1-hour rollups are kept."""
     readings_retention_days: float = Field(0, ge=0)
     """Raw readings older than this are forgotten (0, the default: kept forever, until rollups keep
     the history: issue 7). PostgreSQL drops whole day partitions; SQLite deletes rows."""

@@ -76,6 +76,7 @@ class NullMarks(NamedTuple):
 
 NO_MARKS = NullMarks(None, None, None)
 SQLITE_MARKS = NullMarks(0, "", math.nan)
+MINUTE_US = 60_000_000
 #: most sensor ids whose fleet-wide verdict is cached (the cache is cleared beyond it)
 _FLEET_CACHE_MAX = 100_000
 
@@ -463,6 +464,12 @@ class GroupPlan:
         if not any(dup):
             return rows
         return [row for index, row in enumerate(rows) if not dup[index]]
+
+    @staticmethod
+    def dirty_minutes(rows: list[Row]) -> list[tuple[int, int]]:
+        """The ``(sensor_ref, minute_us)`` the rows fall in, sorted (one lock order for every
+        writer): the rollup marks of a commit (:mod:`.rollups`)."""
+        return sorted({(row[0], row[3] - row[3] % MINUTE_US) for row in rows})
 
     def outcomes(self) -> list[BatchOutcome]:
         out: list[BatchOutcome] = []

@@ -31,6 +31,7 @@ from .ingest import (
     encode_fields,
 )
 from .layout import READING_COLUMNS
+from .rollups import ROLLUP_LOCK
 
 _SELECT_SENSORS = (
     "SELECT id, owner, sensor_id, sensor_type, fields FROM sensors "
@@ -81,10 +82,14 @@ class PostgresReadingWriter:
                 plan.complete(staged)
             locks = {advisory_key(node_id, stream) for node_id, stream in plan.streams}
             locks.update(advisory_key(node_id, "") for node_id in plan.opaque)
-            if locks:
-                await pg.execute(
-                    "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", sorted(locks)
-                )
+            # the rollup lock first (shared: writers do not wait for each other), then the
+            # streams' locks; the rollup job takes it exclusively (see .rollups)
+            await pg.execute(
+                "SELECT pg_advisory_xact_lock_shared($2) UNION ALL "
+                "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k",
+                sorted(locks),
+                ROLLUP_LOCK,
+            )
             if plan.streams:
                 await self._dedup_streams(pg, plan)
             if plan.opaque:
@@ -106,6 +111,13 @@ class PostgresReadingWriter:
                 plan.check_stored(found)
             rows = plan.accepted_rows()
             if rows:
+                marks = GroupPlan.dirty_minutes(rows)
+                await pg.execute(
+                    "INSERT INTO rollup_dirty (sensor_ref, minute_us) "
+                    "SELECT * FROM unnest($1::int[], $2::bigint[]) ON CONFLICT DO NOTHING",
+                    [m[0] for m in marks],
+                    [m[1] for m in marks],
+                )
                 await pg.copy_records_to_table("readings", records=rows, columns=READING_COLUMNS)
         cache.adopt(staged)
         return plan.outcomes()

@@ -318,3 +318,31 @@ device_attributes = Table(
     Column("actor", Text),
     Index("ix_device_attributes_device_ref_id", "device_ref", "id"),
 )
+
+#: Minutes of readings not yet (re)summarised into ``rollups``: the writer marks each minute a
+#: commit touched, in the same transaction; the rollup job takes marks, recomputes, deletes them.
+rollup_dirty = Table(
+    "rollup_dirty",
+    metadata,
+    Column("sensor_ref", Integer, nullable=False),
+    Column("minute_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("sensor_ref", "minute_us", name="pk_rollup_dirty"),
+)
+
+#: Per series (sensor, slot) and bucket of ``width_s`` (60 or 3600): count, sum, min, max and the
+#: last value (with its time). A bucket with a mark in ``rollup_dirty`` is not trusted.
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("sensor_ref", Integer, nullable=False),
+    Column("slot", SmallInteger, nullable=False),
+    Column("width_s", Integer, nullable=False),
+    Column("bucket_us", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("sum", Double, nullable=False),
+    Column("min", Double, nullable=False),
+    Column("max", Double, nullable=False),
+    Column("last_ts_us", BigInteger, nullable=False),
+    Column("last", Double, nullable=False),
+    PrimaryKeyConstraint("sensor_ref", "slot", "width_s", "bucket_us", name="pk_rollups"),
+)

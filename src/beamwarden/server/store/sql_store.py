@@ -84,6 +84,7 @@ from .ingest import decode_fields
 from .layout import SLOTS
 from .partitions import drop_partitions_before, ensure_partitions
 from .postgres_writer import PostgresReadingWriter
+from .rollups import MINUTE_US, roll_up, rollup_series
 from .schema import events, nodes, reading_keys, readings, sensors, telemetry, tokens
 from .sqlite_writer import SqliteReadingWriter
 from .sqlite_writer_process import SqliteWriterProcess
@@ -156,6 +157,9 @@ def _engine(config: StoreConfig) -> AsyncEngine:
 
     return engine
 
+
+#: a series over a shorter range is computed from the raw readings (fast enough, and exact)
+ROLLUP_MIN_SPAN_US = 2 * 3_600_000_000
 
 #: the writer of readings: one of each database's (SQLite: in a thread or a child process)
 ReadingWriter = SqliteReadingWriter | SqliteWriterProcess | PostgresReadingWriter
@@ -524,6 +528,9 @@ class SqlStore:
         else:
             return []
         async with self._read() as conn:
+            summed = await self._series_from_rollups(conn, query, owner)
+            if summed is not None:
+                return summed
             built = await self.series_statement(conn, query, owner)
             if built is None:
                 return []
@@ -540,6 +547,66 @@ class SqlStore:
                     values[name] = int(x) if name == "count" else float(x)
             out.append(SeriesRow(origin + int(row[0]) * bucket, values))
         return out
+
+    async def _series_from_rollups(
+        self, conn: AsyncConnection, query: SeriesQuery, owner: str
+    ) -> list[SeriesRow] | None:
+        """The series from :mod:`.rollups`, when they fit: buckets of whole minutes, one sensor
+        with the field in a slot, a range of at least :data:`ROLLUP_MIN_SPAN_US` whose buckets
+        all fit on this page. ``None``: compute it from the raw readings instead."""
+        bucket = query.bucket_us
+        if bucket % MINUTE_US or query.until_us - query.since_us < ROLLUP_MIN_SPAN_US:
+            return None
+        origin = query.since_us - query.since_us % bucket
+        start = query.since_us
+        if query.after_bucket_us is not None:
+            start = max(start, origin + ((query.after_bucket_us - origin) // bucket + 1) * bucket)
+        if start >= query.until_us or -(-(query.until_us - origin) // bucket) > query.limit:
+            return None
+        s = sensors.c
+        candidates = (
+            await conn.execute(
+                select(s.id, s.fields).where(s.owner == owner, s.sensor_id == query.sensor_id)
+            )
+        ).all()
+        if len(candidates) != 1:
+            return None
+        ((ref, fields),) = candidates
+        slot = decode_fields(fields).get(query.field)
+        if slot is None:
+            return None
+        buckets = await rollup_series(conn, ref, slot, start, query.until_us, bucket, origin)
+        out = []
+        for index in sorted(buckets):
+            agg = buckets[index]
+            values: dict[str, float | int | None] = {}
+            for name in query.aggregates:
+                if name == "count":
+                    values[name] = agg.count
+                elif name == "sum":
+                    values[name] = agg.total
+                elif name == "avg":
+                    values[name] = agg.total / agg.count
+                elif name == "min":
+                    values[name] = agg.low
+                else:
+                    values[name] = agg.high
+            out.append(SeriesRow(origin + index * bucket, values))
+        return out
+
+    async def delete_rollups_before(self, width_s: int, cutoff_us: int) -> int:
+        """Retention of rollups: forget the ``width_s`` buckets that start before ``cutoff_us``."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                text("DELETE FROM rollups WHERE width_s = :w AND bucket_us < :c"),
+                {"w": width_s, "c": cutoff_us},
+            )
+            return int(result.rowcount)
+
+    async def roll_up(self, now_us: int, limit: int = 2000) -> int:
+        """Summarise marked minutes into rollups (see :mod:`.rollups`); how many minutes."""
+        async with self._write() as conn:
+            return await roll_up(conn, now_us, limit)
 
     async def series_statement(
         self, conn: AsyncConnection, query: SeriesQuery, owner: str

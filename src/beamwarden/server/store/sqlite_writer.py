@@ -62,6 +62,10 @@ _RESERVE_IDS = (
     "INSERT INTO sequences (name, value) VALUES ('readings', ?1) "
     "ON CONFLICT (name) DO UPDATE SET value = value + ?1 RETURNING value"
 )
+#: the minutes a commit touched, for the rollup job (an existing mark is left as it is)
+_MARK_DIRTY = (
+    "INSERT INTO rollup_dirty (sensor_ref, minute_us) VALUES (?, ?) ON CONFLICT DO NOTHING"
+)
 _CHUNK = 500  # bound parameters per IN (...) list
 _PROGRESS_STEPS = 20_000  # SQLite VM instructions between two ``past_deadline`` questions
 
@@ -141,6 +145,7 @@ class SqliteWriterCore:
                     _INSERT_READINGS,
                     (row + (i,) for row, i in zip(rows, ids, strict=True)),  # noqa: RUF005
                 )
+                con.executemany(_MARK_DIRTY, GroupPlan.dirty_minutes(rows))
             con.execute("COMMIT")
         except BaseException:
             _rollback(con)
