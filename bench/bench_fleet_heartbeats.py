@@ -1,0 +1,226 @@
+"""Server CPU while 10 000 simulated nodes heartbeat every 30 s (about 333 heartbeats/s).
+
+Figure (issue 4, "Figures"): server CPU < 15 % of one core.
+
+The fleet (``fleet-00000``…) is written straight into the database (``bench_fleet_nodes.
+seed_fleet``); one relay node token (``beamwarden nodes add … --relay``) sends every node's
+telemetry, as a hub would, so that 10 000 tokens need not be made. Each heartbeat carries an
+``instance_id`` and ``state`` (``active``), so the server also holds each node's lease
+(``node:<id>``, in the presence store) and runs the instance state machine: a node's first
+heartbeat is a new instance (a lease grant and an ``instance_started`` event, both written), the
+following ones renew. Unless ``--no-warmup``, every node first sends one heartbeat (as fast as
+the server takes them, not measured: a server start with a live fleet), then the load is paced: heartbeat ``k`` is sent at ``k / rate`` seconds, node
+``k mod N``, over a pool of keep-alive connections, for ``--seconds`` (60).
+
+Measured: the server process's CPU time (user + system, with its children: the SQLite writer
+process) over the whole run, as a percentage of one core, and over the second half alone
+(``steady_cpu_pct``: every node has started by then when ``seconds ≥ 2 × 30``); the answers
+(202s, errors) and latency percentiles. ``--presence redis`` runs it on the shared Redis under a
+fresh prefix (its keys are deleted afterwards). Prints ONE JSON line (progress on stderr):
+
+    .venv/bin/python bench/bench_fleet_heartbeats.py                          # 60 s, both stores
+    .venv/bin/python bench/bench_fleet_heartbeats.py --seconds 20 --backends sqlite
+    .venv/bin/python bench/bench_fleet_heartbeats.py --presence redis
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+import _harness as h
+from bench_fleet_nodes import seed_fleet
+
+BAR_CPU_PCT = 15.0
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its children (alive ones)."""
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def body(node_id: str) -> dict[str, Any]:
+    return {
+        "node_id": node_id,
+        "role": "pi-log",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "uptime_seconds": 3600.0,
+        "software_version": "2.0.1",
+        "ip_address": "10.0.0.2",
+        "interval_seconds": 30,
+        "instance_id": node_id.replace("fleet-", "inst-"),  # the instance seed_fleet stored
+        "state": "active",
+        "metrics": {"queue_depth": 0, "cpu_percent": 3.5},
+    }
+
+
+async def load(
+    server: h.Server, token: str, ids: list[str], rate: float, seconds: float, warmup: bool
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    latencies: list[float] = []
+    codes: dict[str, int] = {}
+    pending: set[asyncio.Task[None]] = set()
+
+    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as client:
+
+        async def send(node_id: str) -> None:
+            start = time.perf_counter()
+            try:
+                r = await client.post("/api/telemetry", json=body(node_id), headers=headers)
+                code = str(r.status_code)
+            except httpx.HTTPError as exc:
+                code = type(exc).__name__
+            latencies.append((time.perf_counter() - start) * 1000)
+            codes[code] = codes.get(code, 0) + 1
+
+        if warmup:  # one heartbeat per node first: each grants the node's lease (an event write)
+            start = time.perf_counter()
+            gate = asyncio.Semaphore(32)
+
+            async def first(node_id: str) -> None:
+                async with gate:
+                    await send(node_id)
+
+            await asyncio.gather(*(first(node_id) for node_id in ids))
+            h.log(f"warm-up: {len(ids)} first heartbeats in {time.perf_counter() - start:.1f} s")
+            latencies.clear()
+            codes.clear()
+        begin = time.perf_counter()
+        cpu_begin = cpu_seconds(server.proc.pid)
+        cpu_half: float | None = None
+        sent = 0
+        total = int(rate * seconds)
+        while sent < total:
+            now = time.perf_counter() - begin
+            if cpu_half is None and now >= seconds / 2:
+                cpu_half = cpu_seconds(server.proc.pid)
+            due = min(total, int(now * rate) + 1)
+            while sent < due:
+                task = asyncio.create_task(send(ids[sent % len(ids)]))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                sent += 1
+            await asyncio.sleep(max(0.0, (sent / rate) - (time.perf_counter() - begin)))
+        if pending:
+            await asyncio.wait(pending)
+        elapsed = time.perf_counter() - begin
+        cpu_end = cpu_seconds(server.proc.pid)
+    half = cpu_half if cpu_half is not None else cpu_begin
+    ordered = sorted(latencies)
+    return {
+        "sent": sent,
+        "elapsed_s": round(elapsed, 2),
+        "rate_per_s": round(sent / elapsed, 1),
+        "cpu_pct": round(100 * (cpu_end - cpu_begin) / elapsed, 2),
+        "steady_cpu_pct": round(100 * (cpu_end - half) / (elapsed - seconds / 2), 2),
+        "codes": codes,
+        "p50_ms": round(statistics.median(ordered), 2) if ordered else None,
+        "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 2) if ordered else None,
+    }
+
+
+def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    extra = h.parse_env(args.env)
+    if args.presence == "redis":
+        extra["BEAMWARDEN_PRESENCE_URL"] = REDIS_URL
+        extra["BEAMWARDEN_PRESENCE_PREFIX"] = prefix = f"bw-bench-{secrets.token_hex(6)}"
+    with h.database(backend) as db:
+        h.cli(h.server_env(db), "migrate")
+        ids = seed_fleet(db.url, args.nodes)
+        relay = h.find_token(
+            h.cli(h.server_env(db), "nodes", "add", "hub", "--role", "hub", "--relay")
+        )
+        try:
+            with h.serve(db, extra) as server:
+                out = args.profile / f"heartbeats-{backend}.txt" if args.profile else None
+                with h.profiler(server.pid, out):
+                    result = asyncio.run(
+                        load(
+                            server,
+                            relay,
+                            ids,
+                            args.nodes / args.interval,
+                            args.seconds,
+                            args.warmup,
+                        )
+                    )
+        finally:
+            if args.presence == "redis":
+                asyncio.run(forget_prefix(prefix))
+    result["meets_bar"] = result["cpu_pct"] < BAR_CPU_PCT and set(result["codes"]) == {"202"}
+    h.log(f"{backend}: {result}")
+    return result
+
+
+async def forget_prefix(prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{{{prefix}}}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+def main() -> int:
+    h.install_signal_handlers()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--interval", type=float, default=30.0, help="each node's heartbeat (s)")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--presence", choices=("memory", "redis"), default="memory")
+    parser.add_argument(
+        "--no-warmup",
+        dest="warmup",
+        action="store_false",
+        help="measure from a cold start (every node's first heartbeat grants its lease)",
+    )
+    parser.add_argument("--env", action="append", default=[], help="BEAMWARDEN_X=Y for the server")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy raw stacks to this dir")
+    args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    backends = h.parse_backends(args.backends, ("sqlite", "postgresql"))
+    result = h.header(
+        "fleet_heartbeats_cpu",
+        {
+            "nodes": args.nodes,
+            "interval_s": args.interval,
+            "seconds": args.seconds,
+            "presence": args.presence,
+            "warmup": args.warmup,
+        },
+    )
+    result["bar_cpu_pct"] = BAR_CPU_PCT
+    for backend in backends:
+        result[backend] = run_backend(backend, args)
+    h.emit(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
