@@ -103,7 +103,8 @@ async def test_telemetry_older_than_the_cutoff_goes(store: SqlStore) -> None:
     assert await telemetry_times(store) == [BASE + d * DAY for d in (3, 3, 4, 4)]
     # the node's last-heartbeat facts are not telemetry rows: they stay
     node = await store.get_node("node-1")
-    assert node is not None and node.last_heartbeat_us == BASE + 4 * DAY
+    assert node is not None
+    assert node.last_heartbeat_us == BASE + 4 * DAY
 
 
 async def test_events_and_telemetry_are_independent(store: SqlStore) -> None:
