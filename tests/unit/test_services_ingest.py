@@ -106,6 +106,9 @@ class KnownNodes:
     async def exists(self, node_id: str) -> bool:
         return True
 
+    async def note_software_version(self, node_id: str, version: str, actor: str) -> bool:
+        return False
+
 
 def telemetry(second: int) -> Telemetry:
     return Telemetry(

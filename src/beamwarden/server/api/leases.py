@@ -5,9 +5,10 @@
 naming the holder (host, IP, acquired at, time left) or ``lease_not_held`` when the caller's lease
 is gone (expired, or taken over). The caller stops working on the resource on any ``409``.
 
-Who may: a node token (a bridge, a worker on a node) or an ``admin`` user token. Names beginning
-with ``node:`` are the leases the server holds for nodes' instances (telemetry): only ``admin``
-may touch them here. The holder id is an identity, not a secret (a refusal names it): the
+Who may: a node token (a bridge, a worker on a node) or an ``admin`` user token. The leases the
+server holds itself (``node:*`` for nodes' instances, ``sweeper:*``, ``bridge:*``, ``server:*``,
+``alert-evaluator``, ``rollups``: see ``services.leases.is_server_lease``) are admin-only here:
+an outside worker holding one would pause a job of the fleet. The holder id is an identity, not a secret (a refusal names it): the
 credential is what authenticates the caller.
 
 The service is ``Services.leases`` (:class:`~beamwarden.server.services.leases.LeaseService`).
@@ -28,7 +29,7 @@ from beamwarden.server.api.deps import PrincipalDep
 from beamwarden.server.api.errors import error_response, lease_held_response
 from beamwarden.server.errors import Forbidden
 from beamwarden.server.records import Principal
-from beamwarden.server.services.leases import NODE_LEASE_PREFIX, LeaseService
+from beamwarden.server.services.leases import LeaseService, is_server_lease
 
 router = APIRouter(tags=["leases"])
 
@@ -103,8 +104,11 @@ def _may_use(principal: Principal, name: str) -> str:
     if not principal.has(Scope.ADMIN):
         if principal.kind != "node":
             raise Forbidden("leases are for node tokens and admin tokens")
-        if name.startswith(NODE_LEASE_PREFIX):
-            raise Forbidden(f"{NODE_LEASE_PREFIX}* leases are held by the server for nodes")
+        if is_server_lease(name):
+            raise Forbidden(
+                f"lease {name!r} is one the server holds itself (nodes' instances, its jobs, the "
+                "MQTT bridge): only an admin token may touch it"
+            )
     return f"{principal.kind}:{principal.name}"
 
 

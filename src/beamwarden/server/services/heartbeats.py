@@ -118,6 +118,10 @@ class HeartbeatService:
         if len(self._buffer) >= self._buffer_max:
             self._drop_oldest(self._buffer)
         self._buffer.append(beat)
+        # a dict look-up unless the version changed (then the activity log is asked once)
+        await self._registry.note_software_version(
+            msg.node_id, msg.software_version, f"node:{msg.node_id}"
+        )
         self._registry.last_seen[msg.node_id] = beat
         self._metrics.heartbeats.inc()
         self._metrics.heartbeat_buffer.set(len(self._buffer))
@@ -128,6 +132,7 @@ class HeartbeatService:
     ) -> None:
         """The node's lease and the instance's state machine (see the module docstring)."""
         node_id = msg.node_id
+        before = await self._last_state(node_id, instance_id)
         if state in _RESTING:
             # holds nothing, but may not speak for a node another live instance holds
             lease = await self._leases.get(node_lease_name(node_id))
@@ -135,11 +140,14 @@ class HeartbeatService:
                 raise LeaseHeld(refusal(lease, received))
         else:
             held = await self._leases.hold_node(
-                node_id, instance_id, msg.interval_seconds, ip=str(msg.ip_address)
+                node_id,
+                instance_id,
+                msg.interval_seconds,
+                ip=str(msg.ip_address),
+                log_grant=before is None,
             )
             if isinstance(held, LeaseRefusal):
                 raise LeaseHeld(held)
-        before = await self._last_state(node_id, instance_id)
         step = transition(before, state, received, reason=msg.tags.get("error"))
         if step is None:
             return

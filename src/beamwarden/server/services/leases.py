@@ -55,6 +55,16 @@ LEASE_EXPIRED = "lease_expired"
 _REFUSALS_REMEMBERED = 10_000
 
 
+#: leases the server takes for itself (node instances, its periodic jobs, the MQTT bridge): an
+#: outside worker may not claim them, or it could pause a job of the fleet
+SERVER_LEASE_PREFIXES = (NODE_LEASE_PREFIX, "sweeper:", "bridge:", "server:")
+SERVER_LEASE_NAMES = frozenset({"alert-evaluator", "rollups"})
+
+
+def is_server_lease(name: str) -> bool:
+    return name in SERVER_LEASE_NAMES or name.startswith(SERVER_LEASE_PREFIXES)
+
+
 def node_lease_name(node_id: str) -> str:
     return f"{NODE_LEASE_PREFIX}{node_id}"
 
@@ -174,9 +184,17 @@ class LeaseService:
         return self._clock
 
     async def acquire(
-        self, name: str, holder: Holder, ttl: timedelta = DEFAULT_TTL, *, actor: str | None = None
+        self,
+        name: str,
+        holder: Holder,
+        ttl: timedelta = DEFAULT_TTL,
+        *,
+        actor: str | None = None,
+        log_grant: bool = True,
     ) -> Grant | LeaseRefusal:
-        """Claim ``name``. A refusal names the holder; the holder re-claiming is a renewal."""
+        """Claim ``name``. A refusal names the holder; the holder re-claiming is a renewal.
+        ``log_grant=False``: a new grant is not written to the activity log (the caller logs what
+        it means, e.g. a node instance's start)."""
         check_ttl(ttl)
         result = await self._store.try_acquire(name, holder, ttl, self._clock.now())
         if isinstance(result, LeaseRefusal):
@@ -184,7 +202,7 @@ class LeaseService:
             return result
         if result.replaced is not None:
             await self._expired(result.replaced)
-        if result.new:
+        if result.new and log_grant:
             lease = result.lease
             await self._events.record(
                 LEASE_GRANTED,
@@ -279,14 +297,19 @@ class LeaseService:
         *,
         hostname: str | None = None,
         ip: str | None = None,
+        log_grant: bool = True,
     ) -> Grant | LeaseRefusal:
         """On each heartbeat: mark the node present and claim (or renew) ``node:<node_id>`` for
         ``instance_id``, with a TTL of three heartbeat intervals. A refusal means a second live
-        instance (a cloned SD card, two agents with one config): answer 409 naming the holder."""
+        instance (a cloned SD card, two agents with one config): answer 409 naming the holder.
+        ``log_grant=False`` for an instance the server already knew (a re-grant after the
+        server's own restart is not news)."""
         ttl = ttl_for_interval(timedelta(seconds=interval_seconds))
         await self.seen(node_id, ttl)
         holder = Holder(instance_id, hostname, ip)
-        return await self.acquire(node_lease_name(node_id), holder, ttl, actor=f"node:{node_id}")
+        return await self.acquire(
+            node_lease_name(node_id), holder, ttl, actor=f"node:{node_id}", log_grant=log_grant
+        )
 
     async def release_node(self, node_id: str, instance_id: str) -> bool:
         """When the instance stops (or its start fails): let the node's lease go."""
