@@ -139,3 +139,15 @@ async def test_heartbeats_without_an_instance_take_no_lease(server: Server) -> N
         await server.client.post("/api/telemetry", json=body, headers=auth(token))
     ).status_code == 202
     assert (await send(server, token, "i-1", "starting")).status_code == 202
+
+
+async def test_a_known_instance_taking_its_node_again_is_not_news(server: Server) -> None:
+    """Its lease lapsed (a server restart with in-memory presence looks the same): the next
+    heartbeat takes the node again, without a new ``lease_granted`` event."""
+    token, reader = await server.node(), await server.user()
+    for state in ("starting", "warming", "active"):
+        assert (await send(server, token, "i-1", state)).status_code == 202
+    server.clock.advance(60)
+    assert (await send(server, token, "i-1", "active")).status_code == 202
+    r = await server.client.get("/api/events?kind=lease_granted", headers=auth(reader))
+    assert len(r.json()["items"]) == 1
