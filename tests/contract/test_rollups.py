@@ -103,7 +103,7 @@ async def test_series_are_the_same_before_during_and_after_rolling_up(store: Sql
     late = [T0 + 65 * MINUTE_US + 7 * S]
     await store.write_readings(readings(late, 10_000))
     times += late
-    assert await marks(store) == 1
+    assert await marks(store) == 1  # its minute (its hour gets one when the minute is summarised)
     for since, until, bucket in cases:
         check(await series(store, since, until, bucket), expected(times, since, until, bucket))
     assert await store.roll_up(now) == 1
@@ -113,17 +113,28 @@ async def test_series_are_the_same_before_during_and_after_rolling_up(store: Sql
 
 async def test_the_job_leaves_minutes_that_may_still_fill(store: SqlStore) -> None:
     await store.create_node("node-1", "pi-log", T0)
+    # received (and marked) at T0 + 65 s: the first minute has ended, the second not
     await store.write_readings(readings([T0 + 5 * S, T0 + MINUTE_US + 5 * S], 1))
-    assert await store.roll_up(T0 + MINUTE_US + SETTLE_US - 1) == 0
-    assert await store.roll_up(T0 + MINUTE_US + SETTLE_US) == 1  # the first minute only
-    assert await marks(store) == 1
+    assert await store.roll_up(T0 + MINUTE_US + 5 * S + SETTLE_US - 1) == 0  # the mark is fresh
+    assert await store.roll_up(T0 + MINUTE_US + 5 * S + SETTLE_US) == 1  # the first minute only
+    assert await marks(store) == 2  # the second minute, and the first minute's hour
+
+
+async def test_a_backfill_is_summarised_once_its_marks_settle(store: SqlStore) -> None:
+    """Old readings arriving now: their minutes ended long ago, but their marks are fresh."""
+    await store.create_node("node-1", "pi-log", T0)
+    batch = readings([T0 + 5 * S], 1)
+    batch[0].received_us = T0 + 10 * HOUR_US
+    await store.write_readings(batch)
+    assert await store.roll_up(T0 + 10 * HOUR_US + SETTLE_US - 1) == 0
+    assert await store.roll_up(T0 + 10 * HOUR_US + SETTLE_US) == 1
 
 
 async def test_minute_and_hour_rows_hold_count_sum_min_max_and_last(store: SqlStore) -> None:
     await store.create_node("node-1", "pi-log", T0)
     values = {T0 + 10 * S: 2.5, T0 + 50 * S: -1.25, T0 + 30 * S: 7.0, T0 + MINUTE_US: 3.0}
     await store.write_readings(readings(sorted(values, reverse=True), 1, values.__getitem__))
-    await store.roll_up(T0 + HOUR_US)
+    await store.roll_up(T0 + HOUR_US + SETTLE_US)  # the hour has ended
     async with store.engine.connect() as conn:
         rows = (
             await conn.execute(
@@ -162,8 +173,9 @@ async def test_rollups_stay_right_while_writers_and_the_job_race(store: SqlStore
     await asyncio.gather(*(writer(chunks[k::4], 100_000 * k) for k in range(4)))
     done.set()
     await runner
-    while await store.roll_up(now):
+    while await store.roll_up(T0 + HOUR_US + SETTLE_US):  # the hour has ended too
         pass
+    assert await marks(store) == 0
     check(
         await series(store, T0, T0 + 20 * MINUTE_US, 60 * S),
         expected(times, T0, T0 + 20 * MINUTE_US, 60 * S),
@@ -180,7 +192,7 @@ async def test_rollups_stay_right_while_writers_and_the_job_race(store: SqlStore
 async def test_old_minute_rollups_are_forgotten_and_hours_kept(store: SqlStore) -> None:
     await store.create_node("node-1", "pi-log", T0)
     await store.write_readings(readings([T0 + 5 * S, T0 + HOUR_US + 5 * S], 1))
-    await store.roll_up(T0 + 2 * HOUR_US)
+    await store.roll_up(T0 + 2 * HOUR_US + SETTLE_US)
     assert await store.delete_rollups_before(60, T0 + HOUR_US) == 2  # both slots of minute one
     async with store.engine.connect() as conn:
         left = (

@@ -31,12 +31,22 @@ from .ingest import (
     encode_fields,
 )
 from .layout import READING_COLUMNS
-from .rollups import ROLLUP_LOCK
 
 _SELECT_SENSORS = (
     "SELECT id, owner, sensor_id, sensor_type, fields FROM sensors "
     "WHERE (owner, sensor_id, sensor_type) IN "
     "(SELECT * FROM unnest($1::text[], $2::text[], $3::text[])) ORDER BY id FOR UPDATE"
+)
+
+
+#: the minutes a commit touched, for the rollup job; an existing mark is not changed but locked
+#: until this commit (``WHERE false`` still locks the conflicting row), so the job, which skips
+#: locked marks, never takes one while readings it stands for are uncommitted (see .rollups)
+_MARK_DIRTY = (
+    "INSERT INTO rollup_dirty (sensor_ref, width_s, bucket_us, marked_us) "
+    "SELECT s, 60, m, $3 FROM unnest($1::int[], $2::bigint[]) AS k(s, m) "
+    "ON CONFLICT (sensor_ref, width_s, bucket_us) DO UPDATE SET marked_us = rollup_dirty.marked_us "
+    "WHERE false"
 )
 
 
@@ -82,14 +92,10 @@ class PostgresReadingWriter:
                 plan.complete(staged)
             locks = {advisory_key(node_id, stream) for node_id, stream in plan.streams}
             locks.update(advisory_key(node_id, "") for node_id in plan.opaque)
-            # the rollup lock first (shared: writers do not wait for each other), then the
-            # streams' locks; the rollup job takes it exclusively (see .rollups)
-            await pg.execute(
-                "SELECT pg_advisory_xact_lock_shared($2) UNION ALL "
-                "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k",
-                sorted(locks),
-                ROLLUP_LOCK,
-            )
+            if locks:
+                await pg.execute(
+                    "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", sorted(locks)
+                )
             if plan.streams:
                 await self._dedup_streams(pg, plan)
             if plan.opaque:
@@ -112,12 +118,7 @@ class PostgresReadingWriter:
             rows = plan.accepted_rows()
             if rows:
                 marks = GroupPlan.dirty_minutes(rows)
-                await pg.execute(
-                    "INSERT INTO rollup_dirty (sensor_ref, minute_us) "
-                    "SELECT * FROM unnest($1::int[], $2::bigint[]) ON CONFLICT DO NOTHING",
-                    [m[0] for m in marks],
-                    [m[1] for m in marks],
-                )
+                await pg.execute(_MARK_DIRTY, [m[0] for m in marks], [m[1] for m in marks], now)
                 await pg.copy_records_to_table("readings", records=rows, columns=READING_COLUMNS)
         cache.adopt(staged)
         return plan.outcomes()

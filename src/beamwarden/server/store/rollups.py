@@ -2,21 +2,25 @@
 
 Imports SQLAlchemy only. How they stay right with late, out-of-order and concurrent writes:
 
-* **Marks.** Each readings commit also inserts, in the same transaction, a mark
-  ``(sensor_ref, minute)`` in ``rollup_dirty`` for every minute its readings fall in (an existing
-  mark is left alone: no write). A minute with a mark is not trusted by queries.
-* **The job** (:func:`roll_up`, run every few seconds under a lease) takes the marks of minutes that
-  ended a little while ago, deletes them and recomputes those minutes from the raw readings, then
-  the hours they belong to from the minutes, in ONE transaction. On SQLite that transaction holds
-  the database's write lock, so no reading can commit in between. On PostgreSQL writers hold the
-  advisory lock :data:`ROLLUP_LOCK` shared from the start of their transaction and the job takes it
-  exclusively: it waits for the writers in flight to commit (so it sees their readings) and writers
-  that come later wait for it (so their marks land after its delete). A mark is therefore deleted
-  only by a job that sees every reading it stands for.
-* **Queries** (:func:`rollup_series`) read clean minutes (and clean hours) from ``rollups``, and
-  compute from the raw readings the marked minutes and the partial minutes at both ends of the
-  range. The answer is the raw answer (sums may differ in the last bits: they are added in a
-  different order).
+* **Marks.** Each readings commit also writes, in the same transaction, a mark for every minute its
+  readings fall in (``rollup_dirty``, ``width_s`` 60, with the commit's time). An existing mark is
+  not rewritten: SQLite leaves it (``DO NOTHING``: no write); PostgreSQL locks it until the commit
+  (``DO UPDATE … WHERE false`` locks the row without changing it). A bucket with a mark is not
+  trusted by queries.
+* **The job** (:func:`roll_up`, every few seconds in the replica holding the lease ``rollups``)
+  takes the minute marks that are ripe (the minute ended, and the mark is a few seconds old, so a
+  backfill is not summarised while it is still being written), deletes them, recomputes those
+  minutes from the raw readings and marks their hours; then it takes the ripe hour marks and
+  recomputes those hours from their minutes. One transaction for each. On SQLite the transaction
+  holds the database's write lock, so no reading commits in between. On PostgreSQL the job takes
+  marks ``FOR UPDATE SKIP LOCKED``: a mark locked by a commit in flight is left for the next run,
+  and a commit that meets a mark the job holds waits for it and then marks the minute anew. A mark
+  is therefore only deleted by a job that sees every reading it stands for, and the job never
+  waits for writers.
+* **Queries** (:func:`rollup_series`) read minutes and hours without marks from ``rollups`` (an hour
+  only if none of its minutes is marked either), and compute the marked minutes and the partial
+  minutes at both ends of the range from the raw readings. The answer is the raw answer (sums may
+  differ in the last bits: they are added in another order).
 
 A recomputation replaces what was there (an upsert): running it twice is harmless.
 """
@@ -34,9 +38,8 @@ from .layout import SLOTS
 
 MINUTE_US = 60_000_000
 HOUR_US = 3_600_000_000
-#: PostgreSQL advisory lock between readings writers (shared) and the rollup job (exclusive)
-ROLLUP_LOCK = 0x6277_726F_6C6C  # "bwroll"
-#: a minute is summarised once it ended this long ago (later readings mark it again)
+#: a bucket is summarised once it ended, and its mark was made, this long ago (later readings
+#: mark it again)
 SETTLE_US = 5_000_000
 
 
@@ -108,28 +111,66 @@ _INSERT = (
 
 
 async def roll_up(conn: AsyncConnection, now_us: int, limit: int = 2000) -> int:
-    """Summarise up to ``limit`` marked minutes that ended by ``now_us - SETTLE_US`` and the hours
-    they are in; returns how many minutes. Call it in a transaction of its own."""
+    """Summarise up to ``limit`` ripe marked minutes and then the ripe marked hours; returns how
+    many minutes. Call it in a transaction of its own."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROLLUP_LOCK})
         # the keys come from unnest(), which the planner guesses at 100 rows and whose range join
         # it cannot estimate: it chose a sort of the whole table (11.7 s for 2000 minutes of a
         # 10 M-row table) over one index range scan per key (50 ms). Within this transaction only.
         for setting in _NESTED_LOOPS_ONLY:
             await conn.execute(text(f"SET LOCAL {setting}"))
-    ripe = now_us - SETTLE_US - MINUTE_US
-    taken = await conn.execute(
-        text(
-            "DELETE FROM rollup_dirty WHERE (sensor_ref, minute_us) IN (SELECT sensor_ref, "
-            "minute_us FROM rollup_dirty WHERE minute_us <= :ripe ORDER BY minute_us LIMIT :n) "
-            "RETURNING sensor_ref, minute_us"
-        ),
-        {"ripe": ripe, "n": limit},
+    ripe = now_us - SETTLE_US
+    minutes = await _take(conn, dialect, 60, ripe - MINUTE_US, ripe, limit)
+    if minutes:
+        await _recompute_minutes(conn, dialect, minutes)
+        hours = sorted({(s, m - m % HOUR_US) for s, m in minutes})
+        await conn.execute(
+            text(
+                "INSERT INTO rollup_dirty (sensor_ref, width_s, bucket_us, marked_us) "
+                "VALUES (:s, 3600, :h, :now) ON CONFLICT DO NOTHING"
+            ),
+            [{"s": s, "h": h, "now": now_us} for s, h in hours],
+        )
+    hours = await _take(conn, dialect, 3600, ripe - HOUR_US, None, limit)
+    if hours:
+        await _recompute_hours(conn, dialect, hours)
+    return len(minutes)
+
+
+async def _take(
+    conn: AsyncConnection,
+    dialect: str,
+    width_s: int,
+    last_start: int,
+    marked_by: int | None,
+    limit: int,
+) -> list[tuple[int, int]]:
+    """Delete and return the marks of ``width_s`` buckets that start by ``last_start`` (and were
+    marked by ``marked_by``), oldest first."""
+    marked = "" if marked_by is None else " AND marked_us <= :marked"
+    pick = (
+        f"SELECT sensor_ref, width_s, bucket_us FROM rollup_dirty WHERE width_s = {width_s} "
+        f"AND bucket_us <= :last{marked} ORDER BY bucket_us LIMIT :n"
     )
-    minutes = sorted((int(s), int(m)) for s, m in taken)
-    if not minutes:
-        return 0
+    params = {"last": last_start, "marked": marked_by, "n": limit}
+    if dialect == "postgresql":
+        sql = (
+            f"WITH k AS ({pick} FOR UPDATE SKIP LOCKED) DELETE FROM rollup_dirty d USING k "
+            "WHERE d.sensor_ref = k.sensor_ref AND d.width_s = k.width_s "
+            "AND d.bucket_us = k.bucket_us RETURNING d.sensor_ref, d.bucket_us"
+        )
+    else:
+        sql = (
+            "DELETE FROM rollup_dirty WHERE (sensor_ref, width_s, bucket_us) IN "
+            f"({pick}) RETURNING sensor_ref, bucket_us"
+        )
+    return sorted((int(s), int(b)) for s, b in await conn.execute(text(sql), params))
+
+
+async def _recompute_minutes(
+    conn: AsyncConnection, dialect: str, minutes: list[tuple[int, int]]
+) -> None:
     rows = await conn.execute(
         text(
             f"SELECT k.s, k.m, {_slot_columns(dialect)} FROM {_keys_source(dialect, 's,m')} "
@@ -159,7 +200,11 @@ async def roll_up(conn: AsyncConnection, now_us: int, limit: int = 2000) -> int:
                 )
     if out:
         await conn.execute(text(_INSERT), out)
-    hours = sorted({(s, m - m % HOUR_US) for s, m in minutes})
+
+
+async def _recompute_hours(
+    conn: AsyncConnection, dialect: str, hours: list[tuple[int, int]]
+) -> None:
     await conn.execute(
         text(
             "INSERT INTO rollups (sensor_ref, slot, width_s, bucket_us, count, sum, min, max, "
@@ -171,7 +216,6 @@ async def roll_up(conn: AsyncConnection, now_us: int, limit: int = 2000) -> int:
         ),
         _keys_params(dialect, hours),
     )
-    return len(minutes)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -220,22 +264,27 @@ async def rollup_series(
             raw.append((start, m0))
         if m1 < until:
             raw.append((m1, until))
-        dirty = {
-            int(m)
-            for (m,) in await conn.execute(
-                text(
-                    "SELECT minute_us FROM rollup_dirty WHERE sensor_ref = :r "
-                    "AND minute_us >= :a AND minute_us < :b"
-                ),
-                {"r": ref, "a": m0, "b": m1},
-            )
-        }
-        raw.extend((m, m + MINUTE_US) for m in dirty)
+        marks = await conn.execute(
+            text(
+                "SELECT width_s, bucket_us FROM rollup_dirty WHERE sensor_ref = :r "
+                "AND bucket_us >= :a AND bucket_us < :b"
+            ),
+            {"r": ref, "a": m0 - m0 % HOUR_US, "b": m1},
+        )
+        dirty: set[int] = set()
+        stale_hours: set[int] = set()
+        for width_s, b in marks:
+            if width_s == 60:
+                dirty.add(int(b))
+                stale_hours.add(int(b) - int(b) % HOUR_US)
+            else:
+                stale_hours.add(int(b))
+        raw.extend((m, m + MINUTE_US) for m in dirty if m0 <= m < m1)
         hours: set[int] = set()
         if bucket % HOUR_US == 0:
             h0 = -(-m0 // HOUR_US) * HOUR_US
             h1 = m1 - m1 % HOUR_US
-            hours = set(range(h0, h1, HOUR_US)) - {m - m % HOUR_US for m in dirty}
+            hours = set(range(h0, h1, HOUR_US)) - stale_hours
         if hours:
             for b, n, total, low, high in await conn.execute(
                 text(

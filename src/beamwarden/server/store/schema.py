@@ -319,14 +319,17 @@ device_attributes = Table(
     Index("ix_device_attributes_device_ref_id", "device_ref", "id"),
 )
 
-#: Minutes of readings not yet (re)summarised into ``rollups``: the writer marks each minute a
-#: commit touched, in the same transaction; the rollup job takes marks, recomputes, deletes them.
+#: Buckets of readings not yet (re)summarised into ``rollups``: a readings commit marks each minute
+#: (``width_s`` 60) it touched, in the same transaction, with its time (``marked_us``); the rollup
+#: job takes ripe minute marks, recomputes them and marks their hours (``width_s`` 3600).
 rollup_dirty = Table(
     "rollup_dirty",
     metadata,
     Column("sensor_ref", Integer, nullable=False),
-    Column("minute_us", BigInteger, nullable=False),
-    PrimaryKeyConstraint("sensor_ref", "minute_us", name="pk_rollup_dirty"),
+    Column("width_s", Integer, nullable=False),
+    Column("bucket_us", BigInteger, nullable=False),
+    Column("marked_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("sensor_ref", "width_s", "bucket_us", name="pk_rollup_dirty"),
 )
 
 #: Per series (sensor, slot) and bucket of ``width_s`` (60 or 3600): count, sum, min, max and the

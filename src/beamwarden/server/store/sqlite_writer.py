@@ -64,7 +64,8 @@ _RESERVE_IDS = (
 )
 #: the minutes a commit touched, for the rollup job (an existing mark is left as it is)
 _MARK_DIRTY = (
-    "INSERT INTO rollup_dirty (sensor_ref, minute_us) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    "INSERT INTO rollup_dirty (sensor_ref, width_s, bucket_us, marked_us) VALUES (?, 60, ?, ?) "
+    "ON CONFLICT DO NOTHING"
 )
 _CHUNK = 500  # bound parameters per IN (...) list
 _PROGRESS_STEPS = 20_000  # SQLite VM instructions between two ``past_deadline`` questions
@@ -145,7 +146,9 @@ class SqliteWriterCore:
                     _INSERT_READINGS,
                     (row + (i,) for row, i in zip(rows, ids, strict=True)),  # noqa: RUF005
                 )
-                con.executemany(_MARK_DIRTY, GroupPlan.dirty_minutes(rows))
+                con.executemany(
+                    _MARK_DIRTY, [(*mark, now) for mark in GroupPlan.dirty_minutes(rows)]
+                )
             con.execute("COMMIT")
         except BaseException:
             _rollback(con)

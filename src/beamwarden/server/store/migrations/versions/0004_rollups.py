@@ -1,5 +1,5 @@
 """Room: server/store (adapter). Migration 0004: rollups (issue 7): 1-minute and 1-hour aggregates
-per series, and the marks of minutes still to summarise.
+per series, and the marks of buckets still to summarise.
 
 Revision ID: 0004
 Revises: 0003
@@ -25,8 +25,10 @@ def upgrade() -> None:
     op.create_table(
         "rollup_dirty",
         sa.Column("sensor_ref", sa.Integer(), nullable=False),
-        sa.Column("minute_us", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("sensor_ref", "minute_us", name="pk_rollup_dirty"),
+        sa.Column("width_s", sa.Integer(), nullable=False),
+        sa.Column("bucket_us", sa.BigInteger(), nullable=False),
+        sa.Column("marked_us", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("sensor_ref", "width_s", "bucket_us", name="pk_rollup_dirty"),
     )
     op.create_table(
         "rollups",
