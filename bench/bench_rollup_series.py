@@ -5,11 +5,13 @@ Figures (issue 7, "Figures and tests"):
 * ``GET /api/series`` over 7 days of one sensor at 1 Hz (604 800 readings) in 10-minute buckets
   (1008 points), through HTTP with a ``read`` token: median of ``--queries`` after a warm-up,
   per backend. Bar: < 100 ms on both stores.
-* The rollup job's cost next to the writing: the readings are written through the store's own
-  ``write_readings`` (the group commit's path, which also marks the minutes) in transactions of
-  ``--batch``; then ``roll_up`` summarises every marked minute. ``rollup_share`` is the job's time
-  over the writing time (bar: < 0.20). The marks' own cost inside the write path is measured by
-  ``bench_ingest_batch.py --commit <before rollups>`` against the current commit, in one sitting.
+* What the rollup job does for them, next to the writing: the readings are written through the
+  store's own ``write_readings`` (the group commit's path, which also marks the minutes) in
+  transactions of ``--batch``; then ``roll_up`` summarises every marked minute. ``rollup_share``
+  is the job's time over the writing time, for this one-sensor backfill (information, not the
+  bar). The issue's bar — rollup maintenance costs < 20 % of ingest throughput, compared in one
+  run — is ``bench_ingest_batch.py --commit <before rollups>`` against the current commit in one
+  sitting (the job runs during that load: its readings' minutes ripen as they are written).
 
 Each backend gets a fresh database (SQLite file or a throwaway PostgreSQL database), so a run takes
 a minute or two. Prints ONE JSON line; progress on stderr.
@@ -43,7 +45,6 @@ POINTS = DAYS * 24 * 6  # 1008
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = START + timedelta(days=DAYS)
 BAR_MS = 100.0
-BAR_SHARE = 0.20
 
 
 def _us(t: datetime) -> int:
@@ -143,8 +144,8 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     h.log(f"rollup_series:{backend}: median {result['median_ms']} ms")
     return {
         "median": {**result, "rollup_share": build["rollup_share"]},
-        "bars": {"median_ms": f"< {BAR_MS:g}", "rollup_share": f"< {BAR_SHARE:g}"},
-        "meets_bars": result["median_ms"] < BAR_MS and build["rollup_share"] < BAR_SHARE,
+        "bars": {"median_ms": f"< {BAR_MS:g}"},
+        "meets_bars": result["median_ms"] < BAR_MS,
         "build": build,
     }
 
