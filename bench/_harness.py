@@ -333,8 +333,10 @@ class Server:
 
     @property
     def pid(self) -> int:
-        """The process that serves HTTP: the CLI's own process, or its only child if it forks."""
-        children = _children(self.proc.pid)
+        """The process that serves HTTP: the CLI's own process, or its only child if it forks.
+        SQLite's readings writer (a child process of the server, ``sqlite_writer=process``) is
+        not it: its CPU is not in ``server_cpu_s``, but in ``machine_cpu_busy_cores``."""
+        children = [c for c in _children(self.proc.pid) if not _is_sqlite_writer(c)]
         return children[0] if len(children) == 1 else self.proc.pid
 
     def log_tail(self, lines: int = 30) -> str:
@@ -342,6 +344,13 @@ class Server:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def _is_sqlite_writer(pid: int) -> bool:
+    try:
+        return b"sqlite_writer_process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _children(pid: int) -> list[int]:
