@@ -3,8 +3,9 @@ an httpx client through the ASGI app, a fake clock, and helpers to make nodes an
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,28 @@ from beamwarden.server.services.container import Services
 from beamwarden.server.settings import ServerSettings
 
 START = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Each test leaves logging as it found it. The CLI, Alembic's ``fileConfig`` and obs install
+    handlers on the root logger and set levels; a handler left on a test's captured (and then
+    closed) stream, or a level left lower, breaks the output of the tests after it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(levels.get(name, logging.NOTSET))
+
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

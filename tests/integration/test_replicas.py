@@ -134,11 +134,11 @@ async def check_replicas(
 ) -> None:
     # an outside worker's lease, taken through A, is refused through B naming the holder
     claim = {"holder": "worker-1", "hostname": "box-1"}
-    r = await http.post(f"{a.url}/api/leases/bridge:site-x", json=claim, headers=auth(node_token))
+    r = await http.post(f"{a.url}/api/leases/job:site-x", json=claim, headers=auth(node_token))
     assert r.status_code == 200, r.text
     epoch = r.json()["epoch"]
     r = await http.post(
-        f"{b.url}/api/leases/bridge:site-x", json={"holder": "worker-2"}, headers=auth(node_token)
+        f"{b.url}/api/leases/job:site-x", json={"holder": "worker-2"}, headers=auth(node_token)
     )
     assert r.status_code == 409, r.text
     assert r.json()["error"]["details"][0]["holder"] == "worker-1"
