@@ -11,7 +11,9 @@ and third-party libraries (never services, the API or the app). The app wires it
 Modules: :mod:`.config` (settings, URLs), :mod:`.schema` (tables), :mod:`.migrate` and
 ``migrations/`` (Alembic), :mod:`.sql_store` (the store), :mod:`.ingest` (the readings hot path
 shared by :mod:`.sqlite_writer` and :mod:`.postgres_writer`), :mod:`.failures` (driver errors →
-``StoreUnavailable``), :mod:`.sqlite_writer_process` (SQLite's writer in a child process).
+``StoreUnavailable``), :mod:`.sqlite_writer_process` (SQLite's writer in a child process),
+:mod:`.layout` (the readings row), :mod:`.partitions` (PostgreSQL's day partitions),
+:mod:`.rollups` (1-minute and 1-hour aggregates and their marks).
 """
 
 from __future__ import annotations
