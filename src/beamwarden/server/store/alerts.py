@@ -13,7 +13,6 @@ received_us IN (after, until]``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,9 +29,9 @@ from beamwarden.server.alert_records import (
     SensorInfo,
     SilenceRow,
 )
-from beamwarden.server.errors import AlreadyExists, NotFound, ServerError
+from beamwarden.server.errors import AlreadyExists, NotFound
 
-from .failures import is_unique_violation, unavailable
+from .failures import guarded, is_unique_violation
 from .ingest import decode_fields
 from .layout import SLOTS
 from .schema import (
@@ -62,26 +61,13 @@ class AlertStore:
         self._timeout = query_timeout
 
     @asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
-        try:
-            async with asyncio.timeout(self._timeout):
-                yield
-        except ServerError:
-            raise
-        except Exception as exc:
-            mapped = unavailable(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
-
-    @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._guard(), self.engine.connect() as conn:
+        async with guarded(self._timeout), self.engine.connect() as conn:
             yield conn
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._guard(), self.engine.begin() as conn:
+        async with guarded(self._timeout), self.engine.begin() as conn:
             yield conn
 
     # -- alert state and documents ----------------------------------------------------------

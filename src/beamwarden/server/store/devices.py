@@ -13,7 +13,6 @@ operator's name, room or site is never touched by a sighting.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,9 +29,9 @@ from beamwarden.server.device_records import (
     NewDevice,
     SeenDevice,
 )
-from beamwarden.server.errors import NotFound, ServerError
+from beamwarden.server.errors import NotFound
 
-from .failures import unavailable
+from .failures import guarded
 from .schema import device_attributes, devices
 
 __all__ = ["DeviceSqlStore"]
@@ -74,26 +73,13 @@ class DeviceSqlStore:
         self._timeout = query_timeout
 
     @asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
-        try:
-            async with asyncio.timeout(self._timeout):
-                yield
-        except ServerError:
-            raise
-        except Exception as exc:
-            mapped = unavailable(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
-
-    @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._guard(), self.engine.connect() as conn:
+        async with guarded(self._timeout), self.engine.connect() as conn:
             yield conn
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._guard(), self.engine.begin() as conn:
+        async with guarded(self._timeout), self.engine.begin() as conn:
             yield conn
 
     def _insert_ignore(self, rows: list[dict[str, Any]]) -> Any:

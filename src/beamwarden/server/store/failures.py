@@ -8,12 +8,15 @@ does any operation that outlives its timeout. Anything else is a bug and propaga
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
 
-from beamwarden.server.errors import StoreUnavailable
+from beamwarden.server.errors import ServerError, StoreUnavailable
 
 #: SQLite messages that mean "the file cannot be used now" rather than "the SQL is wrong".
 _SQLITE_UNAVAILABLE = (
@@ -77,3 +80,20 @@ def is_unique_violation(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.IntegrityError):
         return True
     return isinstance(exc, asyncpg.UniqueViolationError | sqlite3.IntegrityError)
+
+
+@asynccontextmanager
+async def guarded(limit_s: float) -> AsyncIterator[None]:
+    """Bound the block by ``limit_s`` seconds and map driver failures (and the timeout) to
+    :class:`StoreUnavailable`; the server's own errors and bugs pass unchanged. Every SQL adapter
+    of the store runs its statements inside one."""
+    try:
+        async with asyncio.timeout(limit_s):
+            yield
+    except ServerError:
+        raise
+    except Exception as exc:
+        mapped = unavailable(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc

@@ -20,15 +20,12 @@ database outage and written late, a clock stepped back) goes once the rows befor
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from beamwarden.server.errors import ServerError
-
-from .failures import unavailable
+from .failures import guarded
 from .schema import events, telemetry
 
 #: an id larger than any (the upper bound when every row is old)
@@ -64,14 +61,6 @@ class SqlRetention:
     async def _delete(self, table: Table, column: str, before_us: int, limit: int) -> int:
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        try:
-            async with asyncio.timeout(self._timeout), self._engine.begin() as conn:
-                result = await conn.execute(_bounded_delete(table, column, before_us, limit))
-                return int(result.rowcount)
-        except ServerError:
-            raise
-        except Exception as exc:
-            mapped = unavailable(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        async with guarded(self._timeout), self._engine.begin() as conn:
+            result = await conn.execute(_bounded_delete(table, column, before_us, limit))
+            return int(result.rowcount)

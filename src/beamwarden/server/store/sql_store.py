@@ -19,10 +19,9 @@ a slot (or, for the rare reading carrying that field as text, a JSON test), a JS
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +52,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from beamwarden.protocol import InstanceState, Scope, is_fleet_wide
 from beamwarden.protocol.vocabulary import FIELD_NAME_RE
-from beamwarden.server.errors import AlreadyExists, NotFound, ServerError
+from beamwarden.server.errors import AlreadyExists, NotFound
 from beamwarden.server.records import (
     BatchOutcome,
     EventFilter,
@@ -79,7 +78,7 @@ from .config import (
     sqlite_path,
     sqlite_reader_pragmas,
 )
-from .failures import is_unique_violation, unavailable
+from .failures import guarded, is_unique_violation
 from .ingest import decode_fields
 from .layout import SLOTS
 from .partitions import drop_partitions_before, ensure_partitions
@@ -200,20 +199,10 @@ class SqlStore:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def _guard(self, limit_s: float | None = None) -> AsyncIterator[None]:
+    def _guard(self, limit_s: float | None = None) -> AbstractAsyncContextManager[None]:
         """Bound the block by ``limit_s`` (default ``query_timeout``) and map driver failures to
         StoreUnavailable."""
-        try:
-            async with asyncio.timeout(self.config.query_timeout if limit_s is None else limit_s):
-                yield
-        except ServerError:
-            raise
-        except Exception as exc:
-            mapped = unavailable(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        return guarded(self.config.query_timeout if limit_s is None else limit_s)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
