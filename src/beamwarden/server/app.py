@@ -29,6 +29,7 @@ from beamwarden.obs.exporters import (
     PushgatewayExporter,
 )
 from beamwarden.protocol import IngestResult
+from beamwarden.server import web
 from beamwarden.server.api import alerts as alert_routes
 from beamwarden.server.api import checkins as checkin_routes
 from beamwarden.server.api import (
@@ -70,11 +71,13 @@ from beamwarden.server.services.retention import (
     reading_keys_job,
     replica_holder,
 )
+from beamwarden.server.services.users import UserConfig
 from beamwarden.server.settings import ServerSettings, load_settings
 from beamwarden.server.store import SqlStore, StoreConfig, open_store, upgrade
 from beamwarden.server.store.alerts import AlertStore
 from beamwarden.server.store.devices import DeviceSqlStore
 from beamwarden.server.store.retention import SqlRetention
+from beamwarden.server.store.users import UserSqlStore
 
 log = logging.getLogger("beamwarden.server")
 
@@ -91,6 +94,12 @@ def service_config(settings: ServerSettings) -> ServiceConfig:
         token_cache_s=settings.token_cache_s,
         heartbeat_buffer_max=settings.heartbeat_buffer_max,
         series_max_buckets=settings.series_max_buckets,
+        users=UserConfig(
+            session_idle_s=settings.session_idle_s,
+            session_max_s=settings.session_max_s,
+            login_max_failures=settings.login_max_failures,
+            login_window_s=settings.login_window_s,
+        ),
     )
 
 
@@ -307,6 +316,7 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
             presence,
             sink,
             device_store=DeviceSqlStore(store.engine, settings.db_query_timeout_s),
+            user_store=UserSqlStore(store.engine, settings.db_query_timeout_s),
         )
         app.state.services = services
         app.state.alerting = build_alerting(settings, services, store, clock)
@@ -375,6 +385,8 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
     for module in (alert_routes, checkin_routes):
         app.include_router(module.router)
     app.mount("/obs", GuardedObs(), name="obs")
+    if settings.dashboard:
+        web.install(app)
     app.add_middleware(RequestContext, metrics=server_metrics)
     if obs_registry is not None:  # counted into obs (/obs/metrics), route templates as labels
         app.add_middleware(RequestMetricsMiddleware, registry=obs_registry)

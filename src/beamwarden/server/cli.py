@@ -16,6 +16,7 @@ import contextlib
 import csv
 import json
 import os
+import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -66,8 +67,11 @@ from beamwarden.server.records import (
 from beamwarden.server.services.clock import SystemClock
 from beamwarden.server.services.container import Services
 from beamwarden.server.services.registry import NodeView
+from beamwarden.server.services.users import UserService
 from beamwarden.server.settings import ServerSettings, load_settings
 from beamwarden.server.store import open_store, upgrade
+from beamwarden.server.store.users import UserSqlStore
+from beamwarden.server.user_records import Role, UserRow
 
 T = TypeVar("T")
 
@@ -102,9 +106,11 @@ app = typer.Typer(
 nodes_app = typer.Typer(help="The node inventory.", no_args_is_help=True)
 tokens_app = typer.Typer(help="User API tokens and enrolment keys.", no_args_is_help=True)
 readings_app = typer.Typer(help="Stored readings.", no_args_is_help=True)
+users_app = typer.Typer(help="People who log in to the dashboard.", no_args_is_help=True)
 app.add_typer(nodes_app, name="nodes")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(readings_app, name="readings")
+app.add_typer(users_app, name="users")
 app.add_typer(obs_app, name="obs")
 app.add_typer(devices_app, name="devices")
 app.command("bridge")(bridge)
@@ -171,7 +177,12 @@ async def open_services(settings: ServerSettings) -> AsyncIterator[Services]:
     )
     try:
         yield Services.build(
-            store, SystemClock(), ServerMetrics(), service_config(settings), presence
+            store,
+            SystemClock(),
+            ServerMetrics(),
+            service_config(settings),
+            presence,
+            user_store=UserSqlStore(store.engine, settings.db_query_timeout_s),
         )
     finally:
         await presence.close()
@@ -551,6 +562,145 @@ def tokens_revoke(
 
     row = run(work())
     stderr.print(f"token {row.id} ({row.kind} {escape(row.name)}) revoked")
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def _users(services: Services) -> UserService:
+    assert services.users is not None  # open_services builds it
+    return services.users
+
+
+def _read_password(password_stdin: bool, generate: bool) -> tuple[str, bool]:
+    """The new password: from stdin, generated (then printed), or typed twice."""
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    if generate:
+        return secrets.token_urlsafe(15), True
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True), False
+
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+]
+Generate = Annotated[
+    bool, typer.Option("--generate", help="Make a random password and print it once.")
+]
+
+
+@users_app.command("add")
+def users_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    admin: Annotated[
+        bool, typer.Option("--admin", help="May change things (default: viewer).")
+    ] = False,
+    password_stdin: PasswordStdin = False,
+    generate: Generate = False,
+) -> None:
+    """Add a dashboard user (a viewer unless --admin); asks for the password twice."""
+    settings = settings_of(ctx)
+    password, show_it = _read_password(password_stdin, generate)
+    role = Role.ADMIN if admin else Role.VIEWER
+
+    async def work() -> None:
+        async with open_services(settings) as services:
+            await _users(services).add_user(name, password, role, actor="cli")
+
+    run(work())
+    if show_it:
+        typer.echo(password)
+    stderr.print(
+        f"user {escape(name)} ({role.value}) added" + (", password shown once" if show_it else "")
+    )
+
+
+@users_app.command("list")
+def users_list(ctx: typer.Context) -> None:
+    """Every user: name, role, created, last login, disabled."""
+    settings = settings_of(ctx)
+
+    async def work() -> list[UserRow]:
+        async with open_services(settings) as services:
+            return await _users(services).list_users()
+
+    table = new_table("name", "role", "created", "last login", "disabled")
+    for user in run(work()):
+        table.add_row(
+            escape(user.username),
+            user.role.value,
+            when(user.created_us),
+            when(user.last_login_us),
+            when(user.disabled_us),
+            style="dim" if user.disabled_us is not None else None,
+        )
+    show(table)
+
+
+@users_app.command("passwd")
+def users_passwd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    password_stdin: PasswordStdin = False,
+    generate: Generate = False,
+) -> None:
+    """Set a user's password (ends their sessions)."""
+    settings = settings_of(ctx)
+    password, show_it = _read_password(password_stdin, generate)
+
+    async def work() -> None:
+        async with open_services(settings) as services:
+            await _users(services).set_password(name, password, actor="cli")
+
+    run(work())
+    if show_it:
+        typer.echo(password)
+    stderr.print(f"password of {escape(name)} set; their sessions ended")
+
+
+@users_app.command("role")
+def users_role(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    role: Annotated[str, typer.Argument(metavar="ROLE", help="admin or viewer")],
+) -> None:
+    """Make a user an admin or a viewer."""
+    try:
+        wanted = Role(role)
+    except ValueError:
+        fail(f"unknown role {role!r}: admin or viewer")
+    settings = settings_of(ctx)
+
+    async def work() -> None:
+        async with open_services(settings) as services:
+            await _users(services).set_role(name, wanted, actor="cli")
+
+    run(work())
+    stderr.print(f"{escape(name)} is now {wanted.value}")
+
+
+@users_app.command("disable")
+def users_disable(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+    """Stop a user from logging in (ends their sessions)."""
+    _set_disabled(ctx, name, True)
+
+
+@users_app.command("enable")
+def users_enable(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+    """Let a disabled user log in again."""
+    _set_disabled(ctx, name, False)
+
+
+def _set_disabled(ctx: typer.Context, name: str, disabled: bool) -> None:
+    settings = settings_of(ctx)
+
+    async def work() -> None:
+        async with open_services(settings) as services:
+            await _users(services).set_disabled(name, disabled, actor="cli")
+
+    run(work())
+    stderr.print(f"user {escape(name)} {'disabled' if disabled else 'enabled'}")
 
 
 # --- readings --------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ class TokenRow:
     node_id: str | None
     created_us: int
     revoked_us: int | None = None
+    user_id: int | None = None
+    """The dashboard user whose personal token this is (``None``: made with the CLI)."""
 
 
 @dataclass(frozen=True, slots=True)

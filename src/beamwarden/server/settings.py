@@ -212,6 +212,23 @@ class ServerSettings(BaseSettings):
     """One measurement of a device heard again within this long (by another gateway, or repeated)
     is stored once."""
 
+    dashboard: bool = True
+    """Serve the web dashboard (login, fleet, nodes, devices, activity, alerts, diagnostics)."""
+    dashboard_refresh_s: float = Field(5.0, ge=0.2, le=3600)
+    """How often the fleet page and other live panels refresh themselves in the browser."""
+    session_idle_s: float = Field(7 * 86_400, ge=60)
+    """A dashboard session ends after this long without a request."""
+    session_max_s: float = Field(30 * 86_400, ge=60)
+    """A dashboard session ends this long after login, used or not."""
+    session_cookie_secure: Literal["auto", "always", "never"] = "auto"
+    """The ``Secure`` flag of the session cookie: ``auto`` sets it when the request came over
+    HTTPS (directly, or through a proxy named in ``forwarded_allow_ips``)."""
+    login_max_failures: int = Field(5, ge=1, le=1000)
+    """Failed logins allowed per client address and per user name within ``login_window_s``;
+    past that, logins are refused (429 + Retry-After) until the window slides. Counted per
+    server process."""
+    login_window_s: float = Field(300.0, ge=1)
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 

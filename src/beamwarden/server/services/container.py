@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from beamwarden.server.metrics import ServerMetrics
 from beamwarden.server.services.activity import ActivityLog
@@ -15,6 +15,7 @@ from beamwarden.server.services.leases import LeaseService, Presence
 from beamwarden.server.services.ports import ReadingSink, Store
 from beamwarden.server.services.queries import ReadingQueries
 from beamwarden.server.services.registry import NodeRegistry
+from beamwarden.server.services.users import UserConfig, UserService, UserStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class ServiceConfig:
     token_cache_s: float = 5.0
     heartbeat_buffer_max: int = 100_000
     series_max_buckets: int = 10_000
+    users: UserConfig = field(default_factory=UserConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,8 @@ class Services:
     leases: LeaseService
     devices: DeviceService | None = None
     """The device registry (``None`` when built without a device store)."""
+    users: UserService | None = None
+    """Dashboard users and sessions (``None`` when built without a user store)."""
 
     @classmethod
     def build(
@@ -55,6 +59,7 @@ class Services:
         presence: Presence,
         sink: ReadingSink | None = None,
         device_store: DeviceStore | None = None,
+        user_store: UserStore | None = None,
     ) -> Services:
         credentials = Credentials(store, clock, config.token_cache_s)
         activity = ActivityLog(store, clock)
@@ -82,5 +87,10 @@ class Services:
             leases,
             devices=(
                 DeviceService(device_store, activity, clock) if device_store is not None else None
+            ),
+            users=(
+                UserService(user_store, credentials, activity, clock, config.users)
+                if user_store is not None
+                else None
             ),
         )

@@ -80,12 +80,15 @@ class Credentials:
     async def issue_enrolment_key(self, name: str) -> IssuedToken:
         return await self._issue("enrol", name, frozenset({Scope.ENROL}), None)
 
-    async def issue_user_token(self, name: str, scopes: frozenset[Scope]) -> IssuedToken:
+    async def issue_user_token(
+        self, name: str, scopes: frozenset[Scope], user_id: int | None = None
+    ) -> IssuedToken:
+        """A user API token; ``user_id`` makes it a dashboard user's personal token."""
         if not scopes or not scopes <= USER_SCOPES:
             raise InvalidRequest(
                 "a user token has the scopes read, metrics or admin", code="invalid_scope"
             )
-        return await self._issue("user", name, scopes, None)
+        return await self._issue("user", name, scopes, None, user_id)
 
     async def issue(self, scope: Scope, name: str) -> IssuedToken:
         """``beamwarden tokens add --scope S``: a user token, or an enrolment key for ``enrol``."""
@@ -98,11 +101,16 @@ class Credentials:
         return await self.issue_user_token(name, frozenset({scope}))
 
     async def _issue(
-        self, kind: str, name: str, scopes: frozenset[Scope], node_id: str | None
+        self,
+        kind: str,
+        name: str,
+        scopes: frozenset[Scope],
+        node_id: str | None,
+        user_id: int | None = None,
     ) -> IssuedToken:
         secret = new_token(kind)
         row = await self._store.create_token(
-            hash_token(secret), kind, name, scopes, node_id, to_us(self._clock.now())
+            hash_token(secret), kind, name, scopes, node_id, to_us(self._clock.now()), user_id
         )
         return IssuedToken(row, secret)
 

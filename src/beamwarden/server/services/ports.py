@@ -94,6 +94,7 @@ class TokenStore(Protocol):
         scopes: frozenset[Scope],
         node_id: str | None,
         now_us: int,
+        user_id: int | None = None,
     ) -> TokenRow: ...
 
     async def find_token(self, token_hash: bytes) -> TokenRow | None:

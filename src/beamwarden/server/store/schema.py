@@ -95,8 +95,39 @@ tokens = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("revoked_us", BigInteger),
     Column("last_used_us", BigInteger),
+    Column("user_id", Integer),
     Index("ux_tokens_token_hash", "token_hash", unique=True),
     Index("ix_tokens_node_id", "node_id"),
+    Index("ix_tokens_user_id", "user_id"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("last_login_us", BigInteger),
+    Column("disabled_us", BigInteger),
+    Index("ux_users_username", "username", unique=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", LargeBinary(32), nullable=False),
+    Column("user_id", Integer, nullable=False),
+    Column("csrf_token", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("seen_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+    Column("ip_address", Text),
+    Column("user_agent", Text),
+    Index("ux_sessions_token_hash", "token_hash", unique=True),
+    Index("ix_sessions_user_id", "user_id"),
 )
 
 sensors = Table(

@@ -924,6 +924,7 @@ class SqlStore:
         scopes: frozenset[Scope],
         node_id: str | None,
         now_us: int,
+        user_id: int | None = None,
     ) -> TokenRow:
         """Raises AlreadyExists if a token with this hash exists."""
         stmt = (
@@ -935,6 +936,7 @@ class SqlStore:
                 scopes=_scopes_text(scopes),
                 node_id=node_id,
                 created_us=now_us,
+                user_id=user_id,
             )
             .returning(*tokens.c)
         )
@@ -1051,6 +1053,7 @@ def _token(row: Any) -> TokenRow:
         node_id=row.node_id,
         created_us=row.created_us,
         revoked_us=row.revoked_us,
+        user_id=row.user_id,
     )
 
 
