@@ -1,0 +1,2 @@
+// Beamwarden dashboard charts (uPlot). Filled in by the charts work.
+"use strict";
