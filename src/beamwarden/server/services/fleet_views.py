@@ -305,6 +305,7 @@ class FleetViews:
             running_since,
         )
 
+
 def _tags(text: str | None) -> dict[str, str]:
     if not text or text == "{}":
         return {}
