@@ -81,7 +81,7 @@ async def handle_telemetry(scope: Scope, receive: Receive, send: Send) -> None:
             return
         principal = await authenticate_headers(headers, services)
         try:
-            msg = Telemetry.model_validate(document)
+            msg = Telemetry.model_validate(document, from_attributes=True)  # as FastAPI does
         except ValidationError as exc:
             errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
             await validation_response(errors)(scope, receive, send)
