@@ -397,3 +397,39 @@ def test_a_killed_demo_leaves_no_agent_behind(
     proc.wait(timeout=10)
     _, left = psutil.wait_procs(agents, timeout=30)
     assert left == [], "the kernel told every agent that its demo died"
+
+
+@pytest.mark.slow
+def test_the_dashboard_shows_the_demo_fleet_live(
+    demo_process: tuple[subprocess.Popen[bytes], int], browser: Any
+) -> None:
+    """Log in with the login the demo printed, see its nodes with the right badges, and watch the
+    flaky node's badge turn degraded, then offline, without reloading the page."""
+    from playwright.sync_api import expect
+
+    from tests.fixtures.browser import watch_console
+
+    proc, _ = demo_process
+    assert proc.stdout is not None
+    out = lines_of(proc.stdout)
+    deadline = time.monotonic() + 60
+    login = wait_for_line(out, r"dashboard:\s+(\S+)/\s+\(log in as (\S+) / (\S+)\)", deadline)
+    url, user, password = login[1], login[2], login[3]
+    page = browser.new_page()
+    errors = watch_console(page)
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/")
+    for node_id in NODES:
+        expect(page.locator(f'article[data-node="{node_id}"]')).to_have_count(1)
+    for node_id in ("demo-geiger-01", "demo-climate-01", "demo-system-01"):
+        badge = page.locator(f'article[data-node="{node_id}"] .badge')
+        expect(badge).to_have_text("online", timeout=30_000)
+    page.evaluate("window.__stillHere = true")
+    flaky = page.locator('article[data-node="demo-flaky-01"] .badge')
+    expect(flaky).to_have_text("degraded", timeout=40_000)
+    expect(flaky).to_have_text("offline", timeout=20_000)
+    assert page.evaluate("window.__stillHere") is True
+    assert errors == []

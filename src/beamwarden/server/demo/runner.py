@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import socket
 import sys
@@ -39,12 +40,15 @@ from beamwarden.server.demo.agents import (
 from beamwarden.server.errors import AlreadyExists, ServerError
 from beamwarden.server.services.container import Services
 from beamwarden.server.settings import ServerSettings
+from beamwarden.server.user_records import Role
 
 log = logging.getLogger("beamwarden.demo")
 
 #: the role the demo nodes have, and the name of the read token each start issues
 ROLE = "pi-log"
 READ_TOKEN_NAME = "demo-read"
+#: the demo's dashboard login (an admin; its password is new at every start)
+ADMIN_USER = "admin"
 #: the flaky node's agent runs 45 s, then is stopped for 15 s (offline after 10 s), every minute
 FLAKY = Cycle(up_s=45.0, down_s=15.0)
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -69,6 +73,8 @@ class DemoPlan:
     read_token: str
     skipped: list[str]
     """Demo nodes an operator revoked: left out (a revoked node id stays revoked)."""
+    admin_password: str = ""
+    """The dashboard login of :data:`ADMIN_USER`, new at every start."""
 
 
 def demo_node_ids(count: int) -> list[tuple[str, str]]:
@@ -84,7 +90,8 @@ async def prepare(services: Services, count: int) -> DemoPlan:
     prints. Idempotent: a database of an earlier run is brought up to date."""
     nodes, skipped = await add_nodes(services, count)
     read_token = await issue_read_token(services)
-    return DemoPlan(nodes, read_token, skipped)
+    admin_password = await reset_admin(services)
+    return DemoPlan(nodes, read_token, skipped, admin_password)
 
 
 async def add_nodes(services: Services, count: int) -> tuple[list[DemoNode], list[str]]:
@@ -110,6 +117,20 @@ async def issue_read_token(services: Services) -> str:
         if token.kind == "user" and token.name == READ_TOKEN_NAME and token.revoked_us is None:
             await services.credentials.revoke(token.id)
     return (await services.credentials.issue(Scope.READ, READ_TOKEN_NAME)).secret
+
+
+async def reset_admin(services: Services) -> str:
+    """The dashboard user :data:`ADMIN_USER` (an admin) with a new random password."""
+    users = services.users
+    if users is None:
+        return ""
+    password = secrets.token_urlsafe(9)
+    try:
+        await users.add_user(ADMIN_USER, password, Role.ADMIN, actor="demo")
+    except AlreadyExists:
+        await users.set_password(ADMIN_USER, password, actor="demo")
+        await users.set_disabled(ADMIN_USER, False, actor="demo")
+    return password
 
 
 class _InProcessServer(uvicorn.Server):
@@ -143,6 +164,7 @@ def banner(url: str, plan: DemoPlan, database_url: str, agents_dir: Path) -> str
     )
     lines = [
         f"Beamwarden demo running at {url}",
+        f"  dashboard:   {url}/  (log in as {ADMIN_USER} / {plan.admin_password})",
         f"  API docs:    {url}/docs",
         f"  database:    {database_url}",
         f"  nodes:       {', '.join(n.node_id for n in plan.nodes) or '(none)'}",
@@ -156,7 +178,7 @@ def banner(url: str, plan: DemoPlan, database_url: str, agents_dir: Path) -> str
         "Press Ctrl-C to stop.",
     ]
     if plan.skipped:
-        lines.insert(6, f"  left out:    {', '.join(plan.skipped)} (revoked)")
+        lines.insert(7, f"  left out:    {', '.join(plan.skipped)} (revoked)")
     return "\n".join(lines)
 
 
