@@ -36,7 +36,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 #: what a form field may carry: any text a browser can encode, or the field left out
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=300)
 FIELD = st.one_of(st.none(), TEXT, st.sampled_from(["", " ", "x" * 129, "a\x00b", "é" * 200]))
 DURATIONS = st.one_of(
     TEXT,

@@ -79,7 +79,7 @@ def web_post_paths() -> list[str]:
         route.path
         for module in modules
         for route in module.router.routes
-        if isinstance(route, APIRoute) and "POST" in route.methods
+        if isinstance(route, APIRoute) and "POST" in (route.methods or ())
     ]
 
 
