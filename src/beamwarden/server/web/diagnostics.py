@@ -180,8 +180,7 @@ async def _leases(request: Request) -> tuple[list[LeaseLine], dict[str, bool]]:
     lines = [
         LeaseLine(
             lease.name,
-            lease.holder.holder_id
-            + (f" {lease.holder.describe()}" if lease.holder.hostname else ""),
+            lease.holder.describe(),
             lease.epoch,
             lease.time_left(now).total_seconds(),
             local.get(lease.name, False),
