@@ -414,3 +414,15 @@ def test_database_target_names_no_credential() -> None:
     }
     assert database_target("sqlite:///./data/bw.db") == {"driver": "sqlite", "file": "./data/bw.db"}
     assert database_target("sqlite:////var/lib/bw.db")["file"] == "/var/lib/bw.db"
+
+
+async def test_toml_times_in_the_rules_document_are_kept_as_iso_text(server: Server) -> None:
+    """TOML has times; the document is stored as JSON: a maintenance window's start survives."""
+    csrf = await logged_in(server.services, server.client, "root")
+    document = '[[maintenance]]\nname = "nightly"\nstart = 02:30:00\nduration = "1h"\n'
+    r = await server.client.post("/alerts/rules", data={"document": document, "csrf_token": csrf})
+    assert r.status_code == 303
+    stored = (await alerts_of(server).rules_document())["document"]
+    assert stored["maintenance"][0]["start"] == "02:30:00"
+    (window,) = (await alerts_of(server).ruleset()).maintenance
+    assert (window.start.hour, window.start.minute) == (2, 30)

@@ -157,7 +157,21 @@ def test_the_silence_form_never_fails(
 
 
 @FUZZ
-@given(document=st.one_of(TEXT, st.sampled_from(['{"rules": 5}', "rules = 5", "{}", "[x]\n"])))
+@given(
+    document=st.one_of(
+        TEXT,
+        st.sampled_from(
+            [
+                '{"rules": 5}',
+                "rules = 5",
+                "{}",
+                "[x]\n",
+                "x = 1979-05-27T07:32:00Z",
+                "d = 2026-01-01",
+            ]
+        ),
+    )
+)
 def test_the_rules_form_never_fails(harness: Harness, document: str) -> None:
     r = harness.post("/alerts/rules", {"document": document})
     refused_clearly(r)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -169,7 +169,16 @@ def parse_document(text: str) -> dict[str, Any]:
         ) from None
     if not isinstance(doc, dict):
         raise InvalidRequest("the rules document is an object (a table)", code="invalid_rules")
-    return doc
+    # TOML's dates and times become ISO strings: the document is stored as JSON (the rules'
+    # models read those strings back as the same times)
+    plain: dict[str, Any] = json.loads(json.dumps(doc, default=_iso))
+    return plain
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 @router.post("/alerts/rules")
