@@ -379,6 +379,7 @@ async def test_the_ingestion_rate_is_sampled_on_the_servers_clock(server: Server
     second = await server.client.get("/ui/diagnostics")
     ingestion = second.text.split('id="ingestion"')[1].split("</section>")[0]
     assert "10.0 readings/s" in ingestion
+    assert "over the last 10s" in ingestion
     assert "100 stored" in ingestion
 
 

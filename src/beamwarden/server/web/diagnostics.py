@@ -39,6 +39,8 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 RATE_WINDOW = timedelta(seconds=60)
 #: nodes shown in each "top" table
 TOP_NODES = 10
+#: how long the nodes' latest metrics are reused between two draws of the page
+METRICS_CACHE = timedelta(seconds=15)
 
 
 def counter_total(registry: CollectorRegistry, name: str, suffix: str = "_total") -> float:
@@ -61,8 +63,9 @@ class RateSampler:
         self.window = window
         self._samples: deque[tuple[datetime, float]] = deque()
 
-    def sample(self, now: datetime, value: float) -> float | None:
-        """Add a sample; return the rate per second over the window (None: not enough data)."""
+    def sample(self, now: datetime, value: float) -> tuple[float, float] | None:
+        """Add a sample; return the rate per second and the seconds it was measured over (about
+        the window, longer when nobody looked for a while); None: not enough data yet."""
         if self._samples and value < self._samples[-1][1]:
             self._samples.clear()  # a counter went back: another registry (a restart in tests)
         self._samples.append((now, value))
@@ -72,7 +75,7 @@ class RateSampler:
             return None
         (t0, v0), (t1, v1) = self._samples[0], self._samples[-1]
         span = (t1 - t0).total_seconds()
-        return (v1 - v0) / span if span > 0 else None
+        return ((v1 - v0) / span, span) if span > 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,6 @@ def _ingestion(request: Request) -> dict[str, Any]:
         "batches": counter_total(registry, "beamwarden_ingest_batches"),
         "accepted_rate": samplers["accepted"].sample(now, accepted),
         "received_rate": samplers["received"].sample(now, received),
-        "window_s": RATE_WINDOW.total_seconds(),
         "pending": services.committer.pending_readings,
         "max_pending": settings.ingest_max_pending_readings,
         "writers": settings.ingest_writers,
@@ -143,11 +145,25 @@ def _ingestion(request: Request) -> dict[str, Any]:
     }
 
 
-async def _queues(request: Request) -> dict[str, list[tuple[str, float]]]:
+async def _latest_metrics(request: Request) -> dict[str, dict[str, float]]:
+    """Each node's latest telemetry metrics, read at most every ``METRICS_CACHE`` (many open
+    pages refreshing every few seconds make one query, not one each)."""
+    now = services_of(request).clock.now()
+    cached: tuple[datetime, dict[str, dict[str, float]]] | None = getattr(
+        request.app.state, "web_metrics", None
+    )
+    if cached is not None and timedelta(0) <= now - cached[0] < METRICS_CACHE:
+        return cached[1]
     try:
         metrics = await alert_service(request).latest_metrics()
     except StoreUnavailable:
-        metrics = {}
+        return {}
+    request.app.state.web_metrics = (now, metrics)
+    return metrics
+
+
+async def _queues(request: Request) -> dict[str, list[tuple[str, float]]]:
+    metrics = await _latest_metrics(request)
 
     def top(name: str) -> list[tuple[str, float]]:
         values = [(node, m[name]) for node, m in metrics.items() if m.get(name, 0) > 0]
