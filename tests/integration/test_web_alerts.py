@@ -323,6 +323,11 @@ async def test_diagnostics_page_says_what_matters_and_no_secret(server: Server) 
     r = await server.client.post("/api/telemetry", json=beat, headers=auth(token))
     assert r.status_code in (200, 202), r.text
     await logged_in(server.services, server.client, "vera", Role.VIEWER)
+    # an error text quoting the broker's URL (a driver might): shown, scrubbed (set just before
+    # the request: the bridge's own retries, seconds apart, write this field too)
+    server.app.state.bridge.relay.stats.last_error = (
+        "cannot log in to mqtt://bridgeuser:MQTTSECRETpw@127.0.0.1:1 as bridgeuser"
+    )
     page = await server.client.get("/diagnostics")
     assert page.status_code == 200
     text = page.text
@@ -346,6 +351,8 @@ async def test_diagnostics_page_says_what_matters_and_no_secret(server: Server) 
     bridge = text.split('id="bridge"')[1].split("</section>")[0]
     assert "127.0.0.1:1" in bridge
     assert "bridge:127.0.0.1:1" in bridge
+    assert "last error" in bridge
+    assert "cannot log in to" in bridge
     leases = text.split('id="leases"')[1].split("</section>")[0]
     assert "alert-evaluator" in leases
     versions = text.split('id="versions"')[1].split("</section>")[0]
