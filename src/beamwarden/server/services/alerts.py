@@ -138,6 +138,8 @@ class FiringAlert:
     last_notified: datetime | None
     #: fired during a silence or maintenance window: nobody was told yet
     silenced: bool
+    #: ``firing``, or ``pending`` (the condition holds, its ``for`` has not passed yet)
+    status: str = "firing"
 
 
 def split_subject(rule: str, subject: str) -> tuple[str | None, str | None, str | None]:
@@ -359,13 +361,15 @@ class AlertService:
 
     # --- what is firing --------------------------------------------------------------------
 
-    async def firing(self) -> list[FiringAlert]:
-        """Every firing alert instance, from the database (any replica answers)."""
+    async def firing(self, *, pending: bool = False) -> list[FiringAlert]:
+        """Every firing alert instance (and pending ones if ``pending``), from the database (any
+        replica answers)."""
         severities = {r.name: r.severity for r in (await self.ruleset()).rules}
+        wanted = {AlertStatus.FIRING, AlertStatus.PENDING} if pending else {AlertStatus.FIRING}
         out: list[FiringAlert] = []
         for rule, data in sorted((await self._store.load_states()).items()):
             for subject, st in sorted(AlertState.from_dict(data).subjects.items()):
-                if st.status is not AlertStatus.FIRING:
+                if st.status not in wanted:
                     continue
                 node_id, sensor_id, field = split_subject(rule, subject)
                 out.append(
@@ -380,18 +384,25 @@ class AlertService:
                         st.value,
                         st.last_notified,
                         st.last_notified is None,
+                        st.status.value,
                     )
                 )
         return out
 
-    # --- one cycle -------------------------------------------------------------------------
-
-    async def _nodes(self) -> tuple[dict[str, NodeInfo], list[NodeInput]]:
+    async def latest_metrics(self) -> dict[str, dict[str, float]]:
+        """Each node's numeric telemetry metrics from its latest heartbeat (this process's fresh
+        heartbeats first, else the database's)."""
         metrics = await self._store.latest_metrics()
-        for node_id, beat in self._registry.last_seen.items():  # fresher than the database
+        for node_id, beat in self._registry.last_seen.items():
             metrics[node_id] = {
                 k: float(v) for k, v in beat.metrics.items() if not isinstance(v, bool)
             }
+        return metrics
+
+    # --- one cycle -------------------------------------------------------------------------
+
+    async def _nodes(self) -> tuple[dict[str, NodeInfo], list[NodeInput]]:
+        metrics = await self.latest_metrics()
         infos: dict[str, NodeInfo] = {}
         inputs: list[NodeInput] = []
         after: str | None = None

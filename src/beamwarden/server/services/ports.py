@@ -7,7 +7,7 @@ cannot reach or write the database raises :class:`~beamwarden.server.errors.Stor
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from beamwarden.protocol import Scope
 from beamwarden.server.records import (
@@ -152,6 +152,15 @@ class Store(ReadingStore, NodeStore, NodeListingStore, TokenStore, EventStore, P
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DatabaseInfo(Protocol):
+    """What a store may tell about itself for the diagnostics page (never a secret)."""
+
+    async def database_info(self) -> dict[str, str | None]:
+        """``version`` (the database server's), ``revision`` (the schema's migration)."""
+        ...
 
 
 class ReadingSink(Protocol):

@@ -198,6 +198,20 @@ class UserService:
         await self._store.delete_user_sessions(user.id)
         await self._activity.record("user_password_set", f"password of {username} set", actor=actor)
 
+    async def change_own_password(self, username: str, current: str, new: str) -> None:
+        """A person changes their password, proving the current one (failures count towards the
+        login rate limit of their name). Ends all their sessions, like :meth:`set_password`."""
+        now = self._clock.now().timestamp()
+        keys = (f"user:{username.lower()[:64]}",)
+        wait = self.limiter.retry_after(keys, now)
+        if wait > 0:
+            raise TooManyAttempts("too many wrong passwords; try again later", int(wait) + 1)
+        user = await self.user(username)
+        if not await self._verify(user, current):
+            self.limiter.failed(keys, now)
+            raise InvalidRequest("the current password is wrong", code="wrong_password")
+        await self.set_password(username, new, actor=username)
+
     async def set_role(self, username: str, role: Role, actor: str | None = None) -> UserRow:
         user = await self.user(username)
         if user.role is role:

@@ -48,6 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -225,6 +226,24 @@ class SqlStore:
         async with self._guard(self.config.connect_timeout), self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         return time.perf_counter() - start
+
+    async def database_info(self) -> dict[str, str | None]:
+        """The database server's version and the schema's Alembic revision (for diagnostics)."""
+        version_sql = (
+            "SELECT sqlite_version()" if self.dialect == "sqlite" else "SHOW server_version"
+        )
+        async with self._read() as conn:
+            version = (await conn.execute(text(version_sql))).scalar_one_or_none()
+            try:
+                revision = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar_one_or_none()
+            except SQLAlchemyError:  # no migrations table (a store made without Alembic)
+                revision = None
+        return {
+            "version": None if version is None else str(version),
+            "revision": None if revision is None else str(revision),
+        }
 
     async def close(self) -> None:
         try:

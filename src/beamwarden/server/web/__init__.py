@@ -12,13 +12,21 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from . import auth, fleet
+from . import account, activity, alerts, auth, devices, diagnostics, fleet
 from .templating import build_environment
 
 __all__ = ["STATIC_DIR", "install"]
 
 STATIC_DIR = Path(__file__).parent / "static"
-ROUTERS = (auth.router, fleet.router)
+ROUTERS = (
+    auth.router,
+    fleet.router,
+    devices.router,
+    activity.router,
+    alerts.router,
+    diagnostics.router,
+    account.router,
+)
 
 
 def install(app: FastAPI) -> None:
