@@ -9,7 +9,7 @@ route table, so a route added without being classified here fails this test.
 - ``read``: any user token (or a node token, for its own data).
 - ``admin``: an admin token.
 - Dashboard routes: a page sends a stranger to the login form, a ``/ui/`` panel answers 401; a
-  viewer sees every page; every POST needs the session's CSRF token, and every POST but those in
+  viewer sees every page but ``ADMIN_PAGES``; every POST needs the session's CSRF token, and every POST but those in
   ``ANY_USER_POSTS`` needs an admin.
 """
 
@@ -74,6 +74,8 @@ API: dict[tuple[str, str], str] = {
 MOUNTS = {"/obs": "loopback-or-admin", "/static": "public"}
 #: dashboard POSTs any logged-in person may make (about themselves)
 ANY_USER_POSTS = re.compile(r"^/(logout|account(/.*)?)$")
+#: dashboard pages only an admin sees
+ADMIN_PAGES = {"/users"}
 #: a value for each path parameter
 PARAMS = {
     "node_id": "node-1",
@@ -221,7 +223,12 @@ async def test_a_viewer_sees_every_page_and_changes_nothing(server: Server) -> N
             continue
         if method == "GET":
             answer = await server.client.get(_url(path))
-            assert answer.status_code not in {*REFUSED, 303}, f"GET {path}: {answer.status_code}"
+            if path in ADMIN_PAGES:
+                assert answer.status_code == 403, f"GET {path}: {answer.status_code}"
+            else:
+                assert answer.status_code not in {*REFUSED, 303}, (
+                    f"GET {path}: {answer.status_code}"
+                )
         elif not ANY_USER_POSTS.match(_url(path)):
             answer = await server.client.post(_url(path), data={"csrf_token": csrf})
             assert answer.status_code == 403, f"POST {path}: {answer.status_code}"
