@@ -12,6 +12,7 @@ numbers count (``push_ok: true`` is not a point of a chart).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -28,7 +29,7 @@ from .schema import nodes, readings, sensors, telemetry
 _T = telemetry.c
 _R = readings.c
 _decode = msgspec.json.Decoder().decode
-_AGGREGATE = {
+_AGGREGATE: dict[str, Callable[[ColumnElement[Any]], ColumnElement[Any]]] = {
     "avg": func.avg,
     "min": func.min,
     "max": func.max,
