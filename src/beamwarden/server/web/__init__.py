@@ -12,13 +12,19 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from . import auth, fleet
+from . import auth, charts, fleet, nodes, sensors
 from .templating import build_environment
 
 __all__ = ["STATIC_DIR", "install"]
 
 STATIC_DIR = Path(__file__).parent / "static"
-ROUTERS = (auth.router, fleet.router)
+ROUTERS = (
+    auth.router,
+    fleet.router,
+    charts.router,
+    nodes.router,
+    sensors.router,
+)
 
 
 def install(app: FastAPI) -> None:

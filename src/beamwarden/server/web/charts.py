@@ -115,7 +115,7 @@ async def sensor_series(
     field: Annotated[str, Query(min_length=1, max_length=64)],
     width: WidthQuery,
     node_id: Annotated[str | None, Query(max_length=64, pattern=IDENT_PATTERN)] = None,
-    range: RangeQuery = DEFAULT_RANGE,  # noqa: A002 - the query parameter's name
+    range: RangeQuery = DEFAULT_RANGE,
     since: EpochQuery = None,
     until: EpochQuery = None,
 ) -> Response:
@@ -140,7 +140,7 @@ async def telemetry_series(
     node_id: NodeQuery,
     metric: Annotated[str, Query(min_length=1, max_length=64)],
     width: WidthQuery,
-    range: RangeQuery = DEFAULT_RANGE,  # noqa: A002 - the query parameter's name
+    range: RangeQuery = DEFAULT_RANGE,
     since: EpochQuery = None,
     until: EpochQuery = None,
 ) -> Response:
