@@ -4,8 +4,7 @@ node's heartbeat metric), as compact JSON that uPlot takes as it is.
 The browser sends the chart's width in pixels; the server picks the bucket (the smallest "nice"
 step that gives at most ``width`` buckets, :func:`~beamwarden.server.services.queries.chart_bucket_s`)
 and answers parallel arrays — times in epoch seconds, then avg, min and max per bucket — with a
-``null`` where a bucket holds nothing after one that did, so the line breaks at a gap instead of
-bridging it. The range is ``range`` (``1h``, ``24h``, ``7d``: ending now, on the server's clock)
+``null`` at each gap in the data, so the line breaks there instead of bridging it. The range is ``range`` (``1h``, ``24h``, ``7d``: ending now, on the server's clock)
 or ``since``/``until`` in epoch seconds (the custom range).
 """
 
@@ -77,14 +76,31 @@ def _seconds(us: int) -> float | int:
     return us // 1_000_000 if us % 1_000_000 == 0 else us / 1_000_000
 
 
-def chart_json(series: ChartSeries, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The buckets as parallel arrays, a ``null`` point after each bucket followed by a gap."""
+#: a line breaks where buckets are further apart than this many times their usual spacing
+GAP_FACTOR = 2.5
+
+
+def gap_threshold_us(series: ChartSeries) -> int:
+    """Buckets further apart than this are a gap: :data:`GAP_FACTOR` times the median spacing of
+    the buckets that hold data (a metric sent every minute, charted in 10 s buckets, is not a
+    string of gaps), and never less than that many buckets."""
     bucket_us = series.bucket_s * 1_000_000
+    starts = [row.bucket_us for row in series.rows]
+    steps = sorted(b - a for a, b in zip(starts, starts[1:], strict=False))
+    usual = max(bucket_us, steps[len(steps) // 2] if steps else bucket_us)
+    return int(usual * GAP_FACTOR)
+
+
+def chart_json(series: ChartSeries, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The buckets as parallel arrays, with a ``null`` point at each gap (see
+    :func:`gap_threshold_us`) so that the line breaks there instead of bridging it."""
+    bucket_us = series.bucket_s * 1_000_000
+    gap = gap_threshold_us(series)
     t: list[float | int] = []
     columns: dict[str, list[float | int | None]] = {"avg": [], "min": [], "max": []}
     previous: int | None = None
     for row in series.rows:
-        if previous is not None and row.bucket_us - previous > bucket_us:
+        if previous is not None and row.bucket_us - previous > gap:
             t.append(_seconds(previous + bucket_us))
             for values in columns.values():
                 values.append(None)
