@@ -179,8 +179,8 @@ async def test_bad_series_parameters_are_400(viewer: Server, query: str) -> None
     await get_json(viewer, f"/ui/series?{query}", status=400)
 
 
-async def test_an_unknown_series_is_empty_not_an_error(seeded: Server) -> None:
-    body = await get_json(seeded, "/ui/series?node_id=node-1&sensor_id=nothing&field=cps&width=100")
+async def test_an_unknown_series_is_empty_not_an_error(viewer: Server) -> None:
+    body = await get_json(viewer, "/ui/series?node_id=node-1&sensor_id=nothing&field=cps&width=100")
     assert body["t"] == [] and body["points"] == 0
     body = await get_json(viewer, "/ui/telemetry?node_id=ghost&metric=cpu_percent&width=100")
     assert body["t"] == []
