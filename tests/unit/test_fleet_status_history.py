@@ -3,6 +3,7 @@ times, checked by hand on small cases and against ``node_status`` at every sampl
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -66,9 +67,11 @@ def test_every_instant_has_the_status_node_status_gives(
 ) -> None:
     beats = [at(s) for s in offsets]
     spans = status_history(beats, interval, at(0), at(600), None if before is None else at(before))
-    assert spans[0].start == at(0) and spans[-1].end == at(600)
-    for left, right in zip(spans, spans[1:], strict=False):
-        assert left.end == right.start and left.status is not right.status
+    assert spans[0].start == at(0)
+    assert spans[-1].end == at(600)
+    for left, right in itertools.pairwise(spans):
+        assert left.end == right.start
+        assert left.status is not right.status
     now = at(probe + 0.5)  # between the whole seconds where statuses change (spans are [a, b))
     known = [b for b in beats if b <= now] + ([at(before)] if before is not None else [])
     expected = node_status(max(known) if known else None, interval, now)

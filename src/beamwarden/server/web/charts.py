@@ -10,6 +10,7 @@ or ``since``/``until`` in epoch seconds (the custom range).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -86,7 +87,7 @@ def gap_threshold_us(series: ChartSeries) -> int:
     string of gaps), and never less than that many buckets."""
     bucket_us = series.bucket_s * 1_000_000
     starts = [row.bucket_us for row in series.rows]
-    steps = sorted(b - a for a, b in zip(starts, starts[1:], strict=False))
+    steps = sorted(b - a for a, b in itertools.pairwise(starts))
     usual = max(bucket_us, steps[len(steps) // 2] if steps else bucket_us)
     return int(usual * GAP_FACTOR)
 
