@@ -14,6 +14,13 @@
   const charts = [...document.querySelectorAll(".chart[data-series-url]")];
   const bar = document.querySelector("[data-chart-range]");
   let range = { range: bar ? bar.dataset.range || "24h" : "24h" };
+  // a link may choose the range: ?range=7d, or ?since=…&until=… (epoch seconds)
+  const asked = new URLSearchParams(location.search);
+  if (/^[1-9][0-9]{0,3}[mhd]$/.test(asked.get("range") || "")) {
+    range = { range: asked.get("range") };
+  } else if (asked.get("since") && asked.get("until")) {
+    range = { since: Number(asked.get("since")), until: Number(asked.get("until")) };
+  }
   const MIN_W = 16, MAX_W = 4000;
 
   function css(name, fallback) {
@@ -141,6 +148,7 @@
   }
 
   if (bar) {
+    setActive(range.range || null);
     bar.addEventListener("click", (ev) => {
       const b = ev.target.closest("[data-range-button]");
       if (!b) return;
