@@ -215,3 +215,25 @@ async def test_the_status_history_follows_the_clock(seeded: Server) -> None:
     rects = re.findall(r'<rect x="([0-9.]+)" y="0" width="([0-9.]+)"', html)
     assert sum(float(w) for _, w in rects) == pytest.approx(1000, abs=0.01)
     assert to_us(seeded.clock.now()) > 0
+
+
+async def test_every_dashboard_page_and_panel_needs_a_session(server: Server) -> None:
+    """Walk the route table: every GET of the dashboard (not the login form, not static files)
+    sends a stranger to the login form, or answers a panel's script 401 — even without its
+    parameters (the session is checked before they are)."""
+    from fastapi.routing import APIRoute
+
+    from beamwarden.server.web import ROUTERS
+
+    checked = set()
+    for route in (r for router in ROUTERS for r in router.routes):
+        if not isinstance(route, APIRoute) or "GET" not in route.methods:
+            continue
+        if route.path in ("/login",):
+            continue
+        path = re.sub(r"\{[^}]+\}", "node-1", route.path)
+        answer = await server.client.get(path)
+        expected = 401 if path.startswith("/ui/") else 303
+        assert answer.status_code == expected, (path, answer.status_code)
+        checked.add(route.path)
+    assert {"/nodes/{node_id}", "/sensors", "/ui/series", "/ui/telemetry"} <= checked
