@@ -237,3 +237,25 @@ async def test_every_dashboard_page_and_panel_needs_a_session(server: Server) ->
         assert answer.status_code == expected, (path, answer.status_code)
         checked.add(route.path)
     assert {"/nodes/{node_id}", "/sensors", "/ui/series", "/ui/telemetry"} <= checked
+
+
+async def test_a_geiger_rate_gets_the_garwood_band(seeded: Server) -> None:
+    from beamwarden.fleet.poisson import rate_interval
+
+    url = f"/ui/series?node_id={NODE}&sensor_id={GEIGER}&field=cps&range=1h&width=60&band=garwood"
+    body = await get_json(seeded, url)
+    assert body["band"] == "garwood"
+    assert body["bucket_s"] == 60
+    middle = len(body["t"]) // 2
+    # a minute holds 6 readings of 1 and 3 CPS: 12 counts in 6 s
+    expected = rate_interval(12, 6, 0.95)
+    assert body["avg"][middle] == 2.0
+    assert body["lo"][middle] == pytest.approx(expected.lower)
+    assert body["hi"][middle] == pytest.approx(expected.upper)
+    assert all(
+        lo <= avg <= hi for lo, avg, hi in zip(body["lo"], body["avg"], body["hi"], strict=True)
+    )
+    bad = await seeded.client.get(url.replace("garwood", "wide"))
+    assert bad.status_code == 400
+    page = (await seeded.client.get(f"/nodes/{NODE}")).text
+    assert "field=cps&amp;node_id=node-1&amp;band=garwood" in page

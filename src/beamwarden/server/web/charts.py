@@ -13,14 +13,17 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from functools import lru_cache
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from beamwarden.fleet.poisson import count_interval
 from beamwarden.protocol.vocabulary import IDENT_PATTERN
 from beamwarden.server.errors import InvalidRequest
+from beamwarden.server.records import SeriesRow
 from beamwarden.server.services.queries import (
     MAX_CHART_SPAN,
     MAX_CHART_WIDTH,
@@ -92,13 +95,17 @@ def gap_threshold_us(series: ChartSeries) -> int:
     return int(usual * GAP_FACTOR)
 
 
-def chart_json(series: ChartSeries, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def chart_json(
+    series: ChartSeries,
+    extra: dict[str, Any] | None = None,
+    names: tuple[str, ...] = ("avg", "min", "max"),
+) -> dict[str, Any]:
     """The buckets as parallel arrays, with a ``null`` point at each gap (see
     :func:`gap_threshold_us`) so that the line breaks there instead of bridging it."""
     bucket_us = series.bucket_s * 1_000_000
     gap = gap_threshold_us(series)
     t: list[float | int] = []
-    columns: dict[str, list[float | int | None]] = {"avg": [], "min": [], "max": []}
+    columns: dict[str, list[float | int | None]] = {name: [] for name in names}
     previous: int | None = None
     for row in series.rows:
         if previous is not None and row.bucket_us - previous > gap:
@@ -124,6 +131,32 @@ def json_response(body: dict[str, Any]) -> Response:
     return with_security_headers(Response(orjson.dumps(body), media_type="application/json"))
 
 
+#: the confidence of the Garwood band
+BAND_CONFIDENCE = 0.95
+
+
+@lru_cache(maxsize=65_536)
+def _garwood(counts: float) -> tuple[float, float]:
+    """The exact interval of a Poisson count (cached: a counter's buckets repeat their counts, and
+    each interval costs a few milliseconds of gamma quantiles)."""
+    ci = count_interval(counts, BAND_CONFIDENCE)
+    return ci.lower, ci.upper
+
+
+def garwood_rows(rows: list[SeriesRow]) -> list[SeriesRow]:
+    """Each bucket with ``lo``/``hi``: the exact interval of its mean rate, each CPS reading
+    counting for one second (``fleet.geiger``'s sample), from its ``sum`` and ``count``."""
+    out = []
+    for row in rows:
+        total, count = row.values.get("sum"), row.values.get("count")
+        lo = hi = None
+        if total is not None and count and total >= 0:
+            low, high = _garwood(round(float(total), 6))
+            lo, hi = low / count, high / count
+        out.append(SeriesRow(row.bucket_us, {**row.values, "lo": lo, "hi": hi}))
+    return out
+
+
 @router.get("/ui/series")
 async def sensor_series(
     request: Request,
@@ -135,10 +168,13 @@ async def sensor_series(
     range: RangeQuery = DEFAULT_RANGE,
     since: EpochQuery = None,
     until: EpochQuery = None,
+    band: Literal["minmax", "garwood"] = "minmax",
 ) -> Response:
-    """One numeric field of one sensor, bucketed to the chart's width."""
+    """One numeric field of one sensor, bucketed to the chart's width. ``band=garwood`` (a
+    Geiger counter's ``cps``) adds ``lo``/``hi``: each bucket's 95 % exact Poisson interval."""
     services = services_of(request)
     window = chart_window(services.clock.now(), range, since, until)
+    garwood = band == "garwood"
     series = await services.queries.chart(
         node_id=node_id,
         sensor_id=sensor_id,
@@ -146,8 +182,13 @@ async def sensor_series(
         since=window.since,
         until=window.until,
         width=width,
+        aggregates="avg,min,max,sum,count" if garwood else "avg,min,max",
     )
-    return json_response(chart_json(series))
+    if not garwood:
+        return json_response(chart_json(series))
+    series = ChartSeries(series.since, series.until, series.bucket_s, garwood_rows(series.rows))
+    extra = {"band": "garwood", "confidence": BAND_CONFIDENCE}
+    return json_response(chart_json(series, extra, ("avg", "min", "max", "lo", "hi")))
 
 
 @router.get("/ui/telemetry")

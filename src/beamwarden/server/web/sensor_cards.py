@@ -61,6 +61,8 @@ def series_url(sensor: SensorLatest, name: str) -> str:
     params = {"sensor_id": sensor.sensor_id, "field": name}
     if not is_fleet_wide(sensor.sensor_id):
         params["node_id"] = sensor.owner
+    if name == "cps":  # a Geiger counter's rate: its band is the exact Poisson interval
+        params["band"] = "garwood"
     return "/ui/series?" + urlencode(params)
 
 

@@ -2,7 +2,8 @@
 //
 // <figure class="chart" data-series-url="/ui/series?sensor_id=…&field=…"> is drawn from the JSON
 // the URL answers: {t, avg, min, max, since, until, bucket_s} — times in epoch seconds, values
-// with nulls at gaps — as a mean line over a min/max band. The request carries the plot's width
+// with nulls at gaps — as a mean line over a min/max band (or, with band "garwood", over lo/hi:
+// the exact Poisson interval of a Geiger counter's rate). The request carries the plot's width
 // in pixels (the server sizes the buckets to it) and the page's range: a [data-chart-range] bar
 // with buttons (data-range-button="1h" …) and a custom from/to form drives every chart of the page.
 // A chart refetches when its range changes, or when it grows much wider than the data it has.
@@ -126,11 +127,19 @@
     el._since = body.since;
     el._until = body.until;
     el._width = width;
-    const data = [body.t, body.min, body.avg, body.max];
+    // a Garwood band (a Geiger counter's rate) replaces the min/max band
+    const exact = body.band === "garwood";
+    const data = exact ? [body.t, body.lo, body.avg, body.hi] : [body.t, body.min, body.avg, body.max];
     say(el, body.points ? body.points + " buckets of " + bucketText(body.bucket_s) : "no data in this range");
     if (!el._plot) {
       const target = el.querySelector(".chart-plot");
-      el._plot = new uPlot(options(el, width), data, target);
+      const opts = options(el, width);
+      if (exact) {
+        const pct = Math.round((body.confidence || 0.95) * 100) + " %";
+        opts.series[1].label = "low " + pct;
+        opts.series[3].label = "high " + pct;
+      }
+      el._plot = new uPlot(opts, data, target);
     } else {
       el._plot.setData(data);
     }
