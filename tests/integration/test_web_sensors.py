@@ -61,7 +61,7 @@ async def test_climate_sensors_and_registry_names(seeded: Server) -> None:
     assert "90.00" in html  # its battery, newest value
 
 
-@pytest.mark.parametrize("window", ["7d", "bogus", "-1s", ""])
+@pytest.mark.parametrize("window", ["24h", "7d", "bogus", "-1s", ""])
 async def test_a_window_not_offered_is_a_400(seeded: Server, window: str) -> None:
     page = await seeded.client.get(f"/sensors?window={window}")
     assert page.status_code == 400
