@@ -1,5 +1,5 @@
 # Beamwarden: one set of commands for people and CI alike.
-#   make demo    the server on SQLite with simulated nodes, dashboard/API on http://127.0.0.1:8000
+#   make demo    the server on SQLite and a real pi-log agent per demo node, API on http://127.0.0.1:8000
 #   make test    the whole test suite (installs what it needs first)
 #   make check   ruff lint + format check, mypy --strict, import-linter contracts
 #   make bench   the benchmarks of bench/ (one JSON line each)

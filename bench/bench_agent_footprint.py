@@ -175,12 +175,21 @@ def one_run(seconds: float, warmup: float) -> dict[str, Any]:
                     proc.wait(5)
             elapsed = t1 - t0
             cpu_s = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+            # a stalled push (a queue left at the end) must say why: the log is deleted below
+            problems = [
+                line
+                for line in (folder / "agent.log").read_text(errors="replace").splitlines()
+                if " WARNING " in line or " ERROR " in line
+            ]
+            for line in problems[:10]:
+                h.log(f"  agent: {line}")
             return {
                 "cpu_percent_of_core": round(100 * cpu_s / elapsed, 3),
                 "rss_mb_max": round(max(rss) / 2**20, 1),
                 "rss_mb_median": round(sorted(rss)[len(rss) // 2] / 2**20, 1),
                 "readings_per_s": round((last["acked_total"] - first["acked_total"]) / elapsed, 2),
                 "queue_depth_end": last["readings"],
+                "agent_warnings": len(problems),
                 "seconds": round(elapsed, 1),
             }
     finally:

@@ -9,8 +9,12 @@ telemetry, as a hub would, so that 10 000 tokens need not be made. Each heartbea
 (``node:<id>``, in the presence store) and runs the instance state machine: a node's first
 heartbeat is a new instance (a lease grant and an ``instance_started`` event, both written), the
 following ones renew. Unless ``--no-warmup``, every node first sends one heartbeat (as fast as
-the server takes them, not measured: a server start with a live fleet), then the load is paced: heartbeat ``k`` is sent at ``k / rate`` seconds, node
-``k mod N``, over a pool of keep-alive connections, for ``--seconds`` (60).
+the server takes them, not measured: a server start with a live fleet), then the load is paced:
+heartbeat ``k`` is due at ``k / rate`` seconds, node ``k mod N``, for ``--seconds`` (60).
+
+The load generator is a raw HTTP/1.1 client (``_rawhttp.py``: asyncio streams, 32 keep-alive
+connections, one request in flight on each, bodies by orjson): with httpx the generator was the
+limit at ~160 heartbeats/s. Its own CPU is reported (``client_cpu_pct``).
 
 Measured: the server process's CPU time (user + system, with its children: the SQLite writer
 process) over the whole run, as a percentage of one core, and over the second half alone
@@ -35,13 +39,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import orjson
 import psutil
 
 import _harness as h
+from _rawhttp import RawHttpPool, request_bytes
 from bench_fleet_nodes import seed_fleet
 
 BAR_CPU_PCT = 15.0
+#: keep-alive connections of the load generator (a heartbeat takes ~1 ms: 32 is plenty)
+CONNECTIONS = 32
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -74,39 +81,45 @@ def body(node_id: str) -> dict[str, Any]:
 
 
 async def load(
-    server: h.Server, token: str, ids: list[str], rate: float, seconds: float, warmup: bool
+    server: h.Server,
+    token: str,
+    ids: list[str],
+    rate: float,
+    seconds: float,
+    warmup: bool,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    """The warm-up, then ``seconds`` of paced load (profiled into ``profile`` if given)."""
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Connection": "keep-alive",
+    }
+    host = f"127.0.0.1:{server.port}"
     latencies: list[float] = []
     codes: dict[str, int] = {}
     pending: set[asyncio.Task[None]] = set()
 
-    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as client:
+    def request(node_id: str) -> bytes:
+        return request_bytes("POST", "/api/telemetry", host, orjson.dumps(body(node_id)), headers)
 
-        async def send(node_id: str) -> None:
-            start = time.perf_counter()
-            try:
-                r = await client.post("/api/telemetry", json=body(node_id), headers=headers)
-                code = str(r.status_code)
-            except httpx.HTTPError as exc:
-                code = type(exc).__name__
-            latencies.append((time.perf_counter() - start) * 1000)
-            codes[code] = codes.get(code, 0) + 1
+    async with RawHttpPool("127.0.0.1", server.port, conns=CONNECTIONS) as pool:
+
+        async def send(node_id: str, due: float | None = None) -> None:
+            status, ms = await pool.send(request(node_id), due)
+            latencies.append(ms)
+            codes[str(status)] = codes.get(str(status), 0) + 1
 
         if warmup:  # one heartbeat per node first: each grants the node's lease (an event write)
             start = time.perf_counter()
-            gate = asyncio.Semaphore(32)
-
-            async def first(node_id: str) -> None:
-                async with gate:
-                    await send(node_id)
-
-            await asyncio.gather(*(first(node_id) for node_id in ids))
+            await asyncio.gather(*(send(node_id) for node_id in ids))
             h.log(f"warm-up: {len(ids)} first heartbeats in {time.perf_counter() - start:.1f} s")
             latencies.clear()
             codes.clear()
+        profiling = h.profiler(server.pid, profile)
+        profiling.__enter__()
         begin = time.perf_counter()
+        client_begin = time.process_time()
         cpu_begin = cpu_seconds(server.proc.pid)
         cpu_half: float | None = None
         sent = 0
@@ -117,7 +130,7 @@ async def load(
                 cpu_half = cpu_seconds(server.proc.pid)
             due = min(total, int(now * rate) + 1)
             while sent < due:
-                task = asyncio.create_task(send(ids[sent % len(ids)]))
+                task = asyncio.create_task(send(ids[sent % len(ids)], begin + sent / rate))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
                 sent += 1
@@ -126,6 +139,8 @@ async def load(
             await asyncio.wait(pending)
         elapsed = time.perf_counter() - begin
         cpu_end = cpu_seconds(server.proc.pid)
+        client_cpu = time.process_time() - client_begin
+        profiling.__exit__(None, None, None)
     half = cpu_half if cpu_half is not None else cpu_begin
     ordered = sorted(latencies)
     return {
@@ -134,6 +149,8 @@ async def load(
         "rate_per_s": round(sent / elapsed, 1),
         "cpu_pct": round(100 * (cpu_end - cpu_begin) / elapsed, 2),
         "steady_cpu_pct": round(100 * (cpu_end - half) / (elapsed - seconds / 2), 2),
+        "cpu_ms_per_heartbeat": round(1000 * (cpu_end - cpu_begin) / max(sent, 1), 3),
+        "client_cpu_pct": round(100 * client_cpu / elapsed, 2),
         "codes": codes,
         "p50_ms": round(statistics.median(ordered), 2) if ordered else None,
         "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 2) if ordered else None,
@@ -154,17 +171,17 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         try:
             with h.serve(db, extra) as server:
                 out = args.profile / f"heartbeats-{backend}.txt" if args.profile else None
-                with h.profiler(server.pid, out):
-                    result = asyncio.run(
-                        load(
-                            server,
-                            relay,
-                            ids,
-                            args.nodes / args.interval,
-                            args.seconds,
-                            args.warmup,
-                        )
+                result = asyncio.run(
+                    load(
+                        server,
+                        relay,
+                        ids,
+                        args.nodes / args.interval,
+                        args.seconds,
+                        args.warmup,
+                        out,
                     )
+                )
         finally:
             if args.presence == "redis":
                 asyncio.run(forget_prefix(prefix))
@@ -201,7 +218,10 @@ def main() -> int:
     )
     parser.add_argument("--env", action="append", default=[], help="BEAMWARDEN_X=Y for the server")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy raw stacks to this dir")
+    parser.add_argument("--commit", default=None, metavar="REV", help="run the server from REV")
     args = parser.parse_args()
+    if args.commit:
+        h.pin_commit(args.commit)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     backends = h.parse_backends(args.backends, ("sqlite", "postgresql"))

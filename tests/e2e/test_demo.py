@@ -1,49 +1,187 @@
-"""``beamwarden demo`` as a person runs it (a subprocess), and its simulated nodes' sender rules.
+"""``beamwarden demo`` as a person runs it (a subprocess with real pi-log agents), and its parts.
 
-The simulators' tests drive one node against an ``httpx.MockTransport`` with a fake monotonic
-clock (no sleeping); the process test is ``slow``.
+The process tests are ``slow``: they watch real processes on real time (polling, never sleeping a
+fixed time to let something happen). The demo never imports the agent; these tests may, to check
+that what the demo writes is a config the agent accepts.
 """
 
 from __future__ import annotations
 
-import ast
-import json
+import asyncio
 import logging
 import os
 import queue
-import random
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
-from beamwarden.protocol import decode_readings
-from beamwarden.server.demo import simulator
-from beamwarden.server.demo.runner import demo_node_ids
-from beamwarden.server.demo.simulator import (
-    ClimateSensor,
-    GeigerCounter,
-    NodeIdentity,
-    Outages,
-    SimulatedNode,
-    SystemSensor,
-    poisson,
+from beamwarden import __version__
+from beamwarden.agent.clock import SystemClock
+from beamwarden.agent.config import parse_config
+from beamwarden.agent.drivers.base import SensorContext
+from beamwarden.server.demo import agents as demo_agents_module
+from beamwarden.server.demo.agents import (
+    KINDS,
+    AgentProcess,
+    Cycle,
+    agent_config,
+    toml_value,
 )
+from beamwarden.server.demo.runner import DemoNode, DemoPlan, demo_agents, demo_node_ids
 
 BIN = Path(sys.executable).parent / "beamwarden"
 NODES = ["demo-climate-01", "demo-flaky-01", "demo-geiger-01", "demo-system-01"]
+AGENT_MODULE = "beamwarden.agent.cli"
 
 
-# --- the demo process --------------------------------------------------------------------------
+# --- the parts -----------------------------------------------------------------------------------
+
+
+def test_demo_node_ids_take_the_kinds_in_turn() -> None:
+    assert demo_node_ids(6) == [
+        ("demo-geiger-01", "geiger"),
+        ("demo-climate-01", "climate"),
+        ("demo-system-01", "system"),
+        ("demo-flaky-01", "flaky"),
+        ("demo-geiger-02", "geiger"),
+        ("demo-climate-02", "climate"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "sensors"),
+    [
+        ("geiger", [("geiger", "geiger-0", "simulator", 1.0)]),
+        ("climate", [("climate", "bme280@0x76", "simulator", 2.0)]),
+        ("system", [("system", "system", "system", 5.0)]),
+        ("flaky", [("climate", "sht31@0x44", "simulator", 2.0)]),
+    ],
+)
+def test_each_kind_gets_a_config_the_agent_accepts(
+    kind: str, sensors: list[tuple[str, str, str, float]], tmp_path: Path
+) -> None:
+    text = agent_config(
+        "demo-x-01", kind, "bwn_token-of-the-node", "http://127.0.0.1:8000", "pi-log", tmp_path
+    )
+    config = parse_config(tomllib.loads(text))
+    assert config.node_id == "demo-x-01"
+    assert config.api_url == "http://127.0.0.1:8000"
+    assert config.device_token == "bwn_token-of-the-node"
+    assert config.role == "pi-log"
+    assert config.state_dir == tmp_path
+    assert config.heartbeat_interval_s == 2
+    assert config.tags == {"demo": kind}
+    found = [(s.sensor_type, s.sensor_id, s.driver_name, s.interval_s) for s in config.sensors]
+    assert found == sensors
+    for spec in config.sensors:  # what `pi-log check` does: every driver can be built
+        context = SensorContext(config.node_id, spec.sensor_type, spec.sensor_id, SystemClock())
+        spec.driver_class(spec.driver_config, context)
+
+
+def test_every_kind_has_its_sensors() -> None:
+    assert set(KINDS) == set(demo_agents_module.SENSORS)
+
+
+@pytest.mark.parametrize(
+    "value", ["plain", 'with "quotes"', "back\\slash", "new\nline\ttab", "üñî €", "/a b/c'd"]
+)
+def test_toml_strings_round_trip(value: str) -> None:
+    assert tomllib.loads(f"x = {toml_value(value)}")["x"] == value
+
+
+def test_toml_tables_numbers_and_booleans() -> None:
+    values: dict[str, str | int | float | bool | dict[str, str]] = {
+        "t": {"demo": "flaky", "b": 'x"y'},
+        "n": 2,
+        "f": 1.5,
+        "on": True,
+    }
+    text = "\n".join(f"{k} = {toml_value(v)}" for k, v in values.items())
+    assert tomllib.loads(text) == values
+
+
+def test_the_configs_are_private_and_only_the_flaky_node_cycles(tmp_path: Path) -> None:
+    plan = DemoPlan(
+        [
+            DemoNode("demo-geiger-01", "geiger", "bwn_a" * 4),
+            DemoNode("demo-flaky-01", "flaky", "bwn_b" * 4),
+        ],
+        "bwu_read",
+        [],
+    )
+    cycle = Cycle(up_s=3, down_s=4)
+    agents = demo_agents(plan, tmp_path / "agents", "http://127.0.0.1:9", cycle)
+    assert [a.node_id for a in agents] == ["demo-geiger-01", "demo-flaky-01"]
+    assert [a.cycle for a in agents] == [None, cycle]
+    for agent, node in zip(agents, plan.nodes, strict=True):
+        config = tmp_path / "agents" / node.node_id / "pi-log.toml"
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert agent.command[-2:] == ["run", str(config.resolve())]
+        assert agent.log_path == config.resolve().parent / "pi-log.log"
+        parsed = parse_config(tomllib.loads(config.read_text()))
+        assert parsed.device_token == node.token
+        assert parsed.state_dir == config.resolve().parent / "state"
+
+
+def test_the_guard_becomes_pi_log_while_its_parent_lives() -> None:
+    guard = demo_agents_module._GUARD
+    done = subprocess.run(
+        [sys.executable, "-c", guard, str(os.getpid()), "--help"], capture_output=True, timeout=60
+    )
+    assert done.returncode == 0
+    assert b"pi-log" in done.stdout
+    orphaned = subprocess.run(
+        [sys.executable, "-c", guard, "1", "--help"], capture_output=True, timeout=60
+    )
+    assert orphaned.returncode == 0
+    assert orphaned.stdout == b"", "a child whose demo is gone does not start an agent"
+
+
+async def test_an_agent_that_exits_on_its_own_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="beamwarden.demo")
+    script = "import sys; print('sensor[1].driver: no such thing', file=sys.stderr); sys.exit(3)"
+    agent = AgentProcess("demo-x-01", [sys.executable, "-c", script], tmp_path / "x.log")
+    await asyncio.wait_for(agent.run(asyncio.Event()), 60)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert "demo-x-01: pi-log exited on its own with code 3" in errors[0]
+    assert "sensor[1].driver: no such thing" in errors[0]
+    assert agent.starts == 1, "an agent that fails is not restarted in a loop"
+
+
+async def test_an_agent_deaf_to_sigterm_is_killed(tmp_path: Path) -> None:
+    script = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        "print('ready', flush=True); time.sleep(120)"
+    )
+    log_path = tmp_path / "deaf.log"
+    agent = AgentProcess("demo-x-01", [sys.executable, "-c", script], log_path)
+    proc = await agent._start()
+    for _ in range(600):  # until its SIGTERM handler is in place (a real process)
+        if log_path.exists() and "ready" in log_path.read_text():
+            break
+        await asyncio.sleep(0.1)
+    await agent.terminate(timeout_s=0.5)
+    assert proc.returncode == -signal.SIGKILL
+    assert agent.proc is None
+
+
+# --- the demo process ----------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -77,6 +215,13 @@ def wait_for_line(lines: queue.Queue[str], pattern: str, deadline: float) -> re.
             return match
 
 
+def drain(lines: queue.Queue[str]) -> str:
+    out = []
+    while not lines.empty():
+        out.append(lines.get())
+    return "".join(out)
+
+
 def eventually(check: Callable[[], Any], within_s: float, what: str) -> Any:
     """Poll ``check`` (a real process runs on real time) until it returns something truthy."""
     deadline = time.monotonic() + within_s
@@ -87,6 +232,17 @@ def eventually(check: Callable[[], Any], within_s: float, what: str) -> Any:
         if time.monotonic() > deadline:
             pytest.fail(f"{what}: not within {within_s} s (last: {value!r})")
         time.sleep(0.25)
+
+
+def agent_processes(demo: psutil.Process) -> list[psutil.Process]:
+    found = []
+    for child in demo.children(recursive=True):
+        try:
+            if AGENT_MODULE in child.cmdline():
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 @pytest.fixture
@@ -101,17 +257,24 @@ def demo_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]
             str(port),
             "--database-url",
             f"sqlite:///{tmp_path}/demo.db",
+            "--agents-dir",
+            str(tmp_path / "agents"),
+            "--flaky-up",
+            "5",
+            "--flaky-down",
+            "14",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**env, "PYTHONUNBUFFERED": "1"},
         cwd=tmp_path,
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
     )
     try:
         yield proc, port
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
@@ -119,54 +282,61 @@ def demo_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]
 
 
 @pytest.mark.slow
-def test_the_demo_shows_a_live_fleet_and_stops_cleanly(
-    demo_process: tuple[subprocess.Popen[bytes], int],
+def test_the_demo_runs_real_agents_and_ctrl_c_stops_them_all(
+    demo_process: tuple[subprocess.Popen[bytes], int], tmp_path: Path
 ) -> None:
     proc, port = demo_process
     assert proc.stdout is not None
     assert proc.stderr is not None
     out = lines_of(proc.stdout)
     err = lines_of(proc.stderr)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     url = wait_for_line(out, r"running at (http://127\.0\.0\.1:\d+)", deadline)[1]
     assert url == f"http://127.0.0.1:{port}"
+    wait_for_line(out, rf"agents:\s+one pi-log each; config and log in {tmp_path}/agents", deadline)
     token = wait_for_line(out, r"read token:\s+(\S+)", deadline)[1]
     assert (
         wait_for_line(out, r"curl -H \"Authorization: Bearer (\S+)\" \S+/api/nodes", deadline)[1]
         == token
     )
     wait_for_line(out, r"/api/series\?", deadline)
+    demo = psutil.Process(proc.pid)
     client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
 
-    def online() -> list[str]:
-        nodes = client.get("/api/nodes").json()["items"]
-        return sorted(n["node_id"] for n in nodes if n["status"] == "online")
+    seen_online: set[str] = set()
+    flaky: list[str] = []  # the flaky node's statuses, each change once
+
+    def nodes() -> dict[str, dict[str, Any]]:
+        items = client.get("/api/nodes").json()["items"]
+        for n in items:
+            if n["status"] == "online":
+                seen_online.add(n["node_id"])
+            if n["node_id"] == "demo-flaky-01" and (not flaky or flaky[-1] != n["status"]):
+                flaky.append(n["status"])
+        return {n["node_id"]: n for n in items}
+
+    def readings(node_id: str, sensor_type: str) -> list[dict[str, Any]]:
+        params = {"node_id": node_id, "sensor_type": sensor_type}
+        items: list[dict[str, Any]] = client.get("/api/readings", params=params).json()["items"]
+        return items
 
     with client:
-        assert eventually(lambda: online() == NODES, 10, "the four demo nodes online")
-        nodes = {n["node_id"]: n for n in client.get("/api/nodes").json()["items"]}
-        assert nodes["demo-geiger-01"]["hostname"] == "demo-geiger-01"
-        assert nodes["demo-geiger-01"]["ip_address"] == "127.0.0.1"
-        assert nodes["demo-geiger-01"]["interval_seconds"] == 2
+        eventually(lambda: nodes() and sorted(seen_online) == NODES, 60, "every node online")
+        geiger_node = nodes()["demo-geiger-01"]
+        assert geiger_node["role"] == "pi-log"
+        assert geiger_node["ip_address"] == "127.0.0.1"
+        assert geiger_node["interval_seconds"] == 2
+        assert geiger_node["software_version"] == __version__
+        eventually(lambda: nodes()["demo-geiger-01"]["state"] == "active", 20, "state active")
 
-        def state() -> str | None:
-            node: dict[str, Any] = client.get("/api/nodes/demo-geiger-01").json()
-            return node["state"]  # written with the next heartbeat flush
-
-        assert eventually(state, 10, "the instance state") == "active"
-
-        def readings(node_id: str, sensor_type: str) -> list[dict[str, Any]]:
-            params = {"node_id": node_id, "sensor_type": sensor_type}
-            items: list[dict[str, Any]] = client.get("/api/readings", params=params).json()["items"]
-            return items
-
-        geiger = eventually(lambda: readings("demo-geiger-01", "geiger"), 10, "geiger readings")
-        payload = geiger[0]["payload"]
-        assert set(payload) == {"counts", "cps", "cpm", "usv_per_hour", "tube_type"}
-        assert payload["usv_per_hour"] == pytest.approx(payload["cpm"] / 151, abs=1e-3)
+        geiger = eventually(lambda: readings("demo-geiger-01", "geiger"), 20, "geiger readings")
+        assert set(geiger[0]["payload"]) == {"cps", "cpm", "usv_per_hour"}
         assert re.fullmatch(r"[0-9a-f]+:[1-9][0-9]*", geiger[0]["reading_id"])
-        climate = eventually(lambda: readings("demo-climate-01", "climate"), 10, "climate readings")
-        assert 10 < climate[0]["payload"]["temperature_c"] < 32
+        assert geiger[0]["timestamp_source"] == "node"
+        climate = eventually(lambda: readings("demo-climate-01", "climate"), 20, "climate")
+        assert 5 <= climate[0]["payload"]["temperature_c"] <= 35
+        system = eventually(lambda: readings("demo-system-01", "system"), 20, "system readings")
+        assert {"cpu_percent", "mem_percent", "disk_percent"} <= set(system[0]["payload"])
         series = eventually(
             lambda: client.get(
                 "/api/series",
@@ -177,351 +347,89 @@ def test_the_demo_shows_a_live_fleet_and_stops_cleanly(
                     "bucket": "10s",
                 },
             ).json()["items"],
-            10,
+            20,
             "a temperature series",
         )
         assert series[0]["count"] >= 1
 
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=10) == 0
-    logs = []
-    while not err.empty():
-        logs.append(err.get())
-    assert "Traceback" not in "".join(logs)
+        def came_back() -> bool:
+            nodes()
+            return re.search("online.*degraded.*offline.*online", ",".join(flaky)) is not None
+
+        eventually(came_back, 60, f"demo-flaky-01 online → degraded → offline → online {flaky}")
+
+    flaky_log = (tmp_path / "agents" / "demo-flaky-01" / "pi-log.log").read_text()
+    assert flaky_log.count("pi-log starting") >= 2, "the flaky node's agent was restarted"
+    agents = agent_processes(demo)
+    assert len(agents) >= 3
+    children = demo.children(recursive=True)
+
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    assert proc.wait(timeout=60) == 0
+    assert [a.pid for a in agents if a.is_running()] == [], "every agent stopped before the demo"
+    _, left = psutil.wait_procs(children, timeout=10)
+    assert left == [], f"no child outlives the demo: {left}"
+    assert "Stopping the agents, then the server" in drain(out)
+    logs = drain(err)
+    assert "Traceback" not in logs
+    assert "exited on its own" not in logs
+    for node_id in NODES:
+        log_text = (tmp_path / "agents" / node_id / "pi-log.log").read_text()
+        assert "Traceback" not in log_text
+        if node_id != "demo-flaky-01":  # which may have been starting, or down, at the Ctrl-C
+            last_run = log_text.rsplit("pi-log starting", 1)[1]
+            assert "stopped;" in last_run, f"{node_id} stopped cleanly"
 
 
-# --- the simulated nodes -----------------------------------------------------------------------
-
-
-def test_the_simulators_import_nothing_of_the_server() -> None:
-    tree = ast.parse(Path(simulator.__file__).read_text())
-    imported = {
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    ours = {name for name in imported if name.startswith("beamwarden")}
-    assert ours == {"beamwarden.protocol"}
-
-
-def test_demo_node_ids_take_the_kinds_in_turn() -> None:
-    assert demo_node_ids(6) == [
-        ("demo-geiger-01", "geiger"),
-        ("demo-climate-01", "climate"),
-        ("demo-system-01", "system"),
-        ("demo-flaky-01", "flaky"),
-        ("demo-geiger-02", "geiger"),
-        ("demo-climate-02", "climate"),
-    ]
-
-
-def test_poisson_counts_have_the_asked_mean() -> None:
-    rng = random.Random(7)
-    counts = [poisson(rng, 0.4) for _ in range(20_000)]
-    assert sum(counts) / len(counts) == pytest.approx(0.4, rel=0.05)
-    assert min(counts) == 0
-
-
-def test_each_sensor_speaks_the_vocabulary() -> None:
-    rng = random.Random(1)
-    geiger = GeigerCounter(rng)
-    for _ in range(120):
-        reading = geiger.sample()
-    assert reading["cpm"] == pytest.approx(60 * float(reading["cps"]), abs=0.1)
-    assert 0.3 * 60 / 3 < float(reading["cpm"]) < 0.5 * 60 * 3
-    climate = ClimateSensor(rng)
-    batteries = [float(climate.sample()["battery_pct"]) for _ in range(100)]
-    assert batteries == sorted(batteries, reverse=True)
-    system = SystemSensor()
-    body = [
-        {"node_id": "n", "sensor_type": s.sensor_type, "sensor_id": s.sensor_id, "payload": p}
-        | {"timestamp": "2026-01-01T00:00:00Z"}
-        for s, p in (
-            (geiger, geiger.sample()),
-            (climate, climate.sample()),
-            (system, system.sample()),
-        )
-    ]
-    decoded = decode_readings(json.dumps(body).encode())
-    assert [r.sensor_type for r in decoded] == ["geiger", "climate", "system"]
-    if Path("/proc/stat").exists():
-        assert {"mem_percent", "disk_percent", "load1", "uptime_s"} <= set(decoded[2].payload)
-
-
-def test_outages_are_the_last_seconds_of_each_minute() -> None:
-    outages = Outages(every_s=60, silent_s=15)
-    assert [outages.silent(t) for t in (0, 44.9, 45, 59.9, 60, 104.9, 105)] == [
-        False,
-        False,
-        True,
-        True,
-        False,
-        False,
-        True,
-    ]
-
-
-class Fake:
-    """A fake server (an ``httpx.MockTransport``) answering each request from a script."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, Any]] = []
-        self.answers: dict[str, list[httpx.Response | Exception]] = {}
-
-    def script(self, path: str, *answers: httpx.Response | Exception) -> None:
-        self.answers.setdefault(path, []).extend(answers)
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        self.requests.append((request.url.path, body))
-        pending = self.answers.get(request.url.path)
-        answer = pending.pop(0) if pending else httpx.Response(200, json={})
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def sent(self, path: str) -> list[Any]:
-        return [body for p, body in self.requests if p == path]
-
-
-class Counter:
-    """A sensor whose payload counts up, so each reading is recognisable."""
-
-    sensor_type = "climate"
-    sensor_id = "t"
-    period_s = 1.0
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def sample(self) -> dict[str, float | int | str]:
-        self.n += 1
-        return {"temperature_c": float(self.n)}
-
-
-@pytest.fixture
-def fake() -> Fake:
-    return Fake()
-
-
-@pytest.fixture
-def now() -> list[float]:
-    return [1000.0]
-
-
-@pytest.fixture
-async def client(fake: Fake) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.MockTransport(fake.handler)
-    async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
-        yield client
-
-
-@pytest.fixture
-def node(client: httpx.AsyncClient, now: list[float]) -> SimulatedNode:
-    return SimulatedNode(
-        NodeIdentity("n1", "bwn_t"),
-        [],
-        client,
-        rng=random.Random(3),
-        batch_max=3,
-        monotonic=lambda: now[0],
+@pytest.mark.slow
+def test_a_killed_demo_leaves_no_agent_behind(
+    demo_process: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, _ = demo_process
+    assert proc.stdout is not None
+    out = lines_of(proc.stdout)
+    wait_for_line(out, r"Press Ctrl-C to stop", time.monotonic() + 60)
+    demo = psutil.Process(proc.pid)
+    agents = eventually(
+        lambda: len(agent_processes(demo)) >= 3 and agent_processes(demo), 30, "agents"
     )
+    proc.kill()  # the demo alone, by SIGKILL: it cannot stop anything itself
+    proc.wait(timeout=10)
+    _, left = psutil.wait_procs(agents, timeout=30)
+    assert left == [], "the kernel told every agent that its demo died"
 
 
-async def queue_readings(node: SimulatedNode, n: int) -> Counter:
-    sensor = Counter()
-    for _ in range(n):
-        await node.sample(sensor)
-    return sensor
-
-
-def temperatures(batch: list[dict[str, Any]]) -> list[float]:
-    return [r["payload"]["temperature_c"] for r in batch]
-
-
-def error(status: int, **extra: Any) -> httpx.Response:
-    headers = {"Retry-After": str(extra.pop("retry_after"))} if "retry_after" in extra else None
-    body = {"error": {"code": "x", "message": "m", "details": [], "request_id": "r", **extra}}
-    return httpx.Response(status, json=body, headers=headers)
-
-
-async def test_register_then_heartbeat_then_push_in_small_batches(
-    node: SimulatedNode, fake: Fake
+@pytest.mark.slow
+def test_the_dashboard_shows_the_demo_fleet_live(
+    demo_process: tuple[subprocess.Popen[bytes], int], browser: Any
 ) -> None:
-    await queue_readings(node, 7)
-    await node.push()
-    assert fake.requests == [], "nothing is pushed before the node has registered"
-    await node.heartbeat()
-    assert [p for p, _ in fake.requests] == ["/api/nodes/register", "/api/telemetry"]
-    registration = fake.sent("/api/nodes/register")[0]
-    assert registration["ip_address"] == "127.0.0.1"
-    beat = fake.sent("/api/telemetry")[0]
-    assert beat["interval_seconds"] == 2
-    assert beat["state"] == "active"
-    assert beat["metrics"]["queue_depth"] == 7
-    await node.push()
-    batches = fake.sent("/api/readings")
-    assert [len(b) for b in batches] == [3, 3, 1]
-    ids = [r["reading_id"] for b in batches for r in b]
-    stream = ids[0].rsplit(":", 1)[0]
-    assert ids == [f"{stream}:{seq}" for seq in range(1, 8)]
-    assert node.queued == 0
-    assert node.sent == 7
+    """Log in with the login the demo printed, see its nodes with the right badges, and watch the
+    flaky node's badge turn degraded, then offline, without reloading the page."""
+    from playwright.sync_api import expect
 
+    from tests.fixtures.browser import watch_console
 
-async def test_a_new_start_is_a_new_stream(fake: Fake, client: httpx.AsyncClient) -> None:
-    streams = set()
-    for _ in range(2):
-        node = SimulatedNode(NodeIdentity("n1", "t"), [], client)
-        await node.heartbeat()
-        await queue_readings(node, 1)
-        await node.push()
-        streams.add(fake.sent("/api/readings")[-1][0]["reading_id"].split(":")[0])
-    assert len(streams) == 2
-
-
-@pytest.mark.parametrize(
-    "failure",
-    [error(500), error(502), error(504), httpx.ConnectError("refused"), httpx.ReadTimeout("slow")],
-    ids=["500", "502", "504", "connect", "timeout"],
-)
-async def test_transient_failures_keep_the_batch_and_back_off(
-    node: SimulatedNode, fake: Fake, now: list[float], failure: httpx.Response | Exception
-) -> None:
-    await node.heartbeat()
-    await queue_readings(node, 2)
-    fake.script("/api/readings", failure, failure)
-    await node.push()
-    assert node.queued == 2
-    await node.push()
-    assert len(fake.sent("/api/readings")) == 1, "no retry before the backoff is over"
-    now[0] += 1.0  # the first backoff is 0.5–1 s (with jitter)
-    await node.push()
-    assert len(fake.sent("/api/readings")) == 2
-    assert node.queued == 2
-    now[0] += 2.0  # the second is 1–2 s
-    await node.push()
-    assert len(fake.sent("/api/readings")) == 3
-    assert node.queued == 0
-    assert temperatures(fake.sent("/api/readings")[-1]) == [1.0, 2.0]
-
-
-@pytest.mark.parametrize("status", [429, 503])
-async def test_overload_honours_retry_after(
-    node: SimulatedNode, fake: Fake, now: list[float], status: int
-) -> None:
-    await node.heartbeat()
-    await queue_readings(node, 1)
-    fake.script("/api/readings", error(status, retry_after=7))
-    await node.push()
-    now[0] += 6.9
-    await node.push()
-    assert len(fake.sent("/api/readings")) == 1
-    now[0] += 0.1
-    await node.push()
-    assert len(fake.sent("/api/readings")) == 2
-    assert node.queued == 0
-
-
-async def test_400_sets_aside_exactly_the_named_items(node: SimulatedNode, fake: Fake) -> None:
-    await node.heartbeat()
-    await queue_readings(node, 4)
-    details = [{"index": 1, "field": "payload.temperature_c", "message": "bad"}]
-    fake.script("/api/readings", error(400, details=details))
-    await node.push()
-    batches = fake.sent("/api/readings")
-    assert [temperatures(b) for b in batches] == [[1.0, 2.0, 3.0], [1.0, 3.0, 4.0]]
-    assert node.queued == 0
-    assert node.refused == 1
-    assert [temperatures([r]) for r, _ in node.dead_letters] == [[2.0]]
-    assert "payload.temperature_c" in node.dead_letters[0][1]
-
-
-async def test_413_splits_the_batch(node: SimulatedNode, fake: Fake) -> None:
-    await node.heartbeat()
-    await queue_readings(node, 3)
-    fake.script("/api/readings", error(413))
-    await node.push()
-    assert [len(b) for b in fake.sent("/api/readings")] == [3, 1, 1, 1]
-    assert node.queued == 0
-
-
-@pytest.mark.parametrize("status", [401, 403, 404, 405, 409, 422])
-async def test_configuration_errors_keep_everything_and_retry_slowly(
-    node: SimulatedNode,
-    fake: Fake,
-    now: list[float],
-    status: int,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO, logger="beamwarden.demo")
-    await node.heartbeat()
-    await queue_readings(node, 2)
-    fake.script("/api/readings", error(status), error(status))
-    await node.push()
-    await node.push()
-    now[0] += 29
-    await node.push()
-    assert len(fake.sent("/api/readings")) == 1
-    assert node.queued == 2
-    now[0] += 1
-    await node.push()
-    assert len(fake.sent("/api/readings")) == 2
-    errors = [r for r in caplog.records if r.levelname == "ERROR"]
-    assert len(errors) == 1, "a problem is reported once, not on every try"
-    assert str(status) in errors[0].getMessage()
-    now[0] += 30
-    await node.push()
-    assert node.queued == 0
-    assert any("works again" in r.getMessage() for r in caplog.records)
-
-
-async def test_registration_is_retried_until_it_works(
-    node: SimulatedNode, fake: Fake, now: list[float]
-) -> None:
-    fake.script("/api/nodes/register", httpx.ConnectError("refused"))
-    await node.heartbeat()
-    assert fake.sent("/api/telemetry") == []
-    now[0] += 1
-    await node.heartbeat()
-    assert len(fake.sent("/api/nodes/register")) == 2
-    assert len(fake.sent("/api/telemetry")) == 1
-
-
-async def test_a_flaky_node_is_silent_but_keeps_its_readings(
-    fake: Fake, client: httpx.AsyncClient, now: list[float]
-) -> None:
-    node = SimulatedNode(
-        NodeIdentity("n1", "t"), [], client, outages=Outages(60, 15), monotonic=lambda: now[0]
-    )
-    await node.heartbeat()
-    now[0] += 50
-    await queue_readings(node, 2)
-    await node.heartbeat()
-    await node.push()
-    assert [p for p, _ in fake.requests] == ["/api/nodes/register", "/api/telemetry"]
-    now[0] += 10
-    await node.heartbeat()
-    await node.push()
-    assert len(fake.sent("/api/telemetry")) == 2
-    assert temperatures(fake.sent("/api/readings")[0]) == [1.0, 2.0]
-
-
-async def test_the_queue_is_bounded_and_counts_what_it_drops(client: httpx.AsyncClient) -> None:
-    node = SimulatedNode(NodeIdentity("n1", "t"), [], client, queue_max=3)
-    await queue_readings(node, 5)
-    assert node.queued == 3
-    assert node.dropped == 2
-
-
-async def test_400_naming_no_item_of_the_batch_sets_the_whole_batch_aside(
-    node: SimulatedNode, fake: Fake
-) -> None:
-    await node.heartbeat()
-    await queue_readings(node, 2)
-    fake.script("/api/readings", error(400, details=[{"index": 7, "field": "", "message": "?"}]))
-    await node.push()
-    assert len(fake.sent("/api/readings")) == 1, "never resent as it is"
-    assert node.queued == 0
-    assert node.refused == 2
+    proc, _ = demo_process
+    assert proc.stdout is not None
+    out = lines_of(proc.stdout)
+    deadline = time.monotonic() + 60
+    login = wait_for_line(out, r"dashboard:\s+(\S+)/\s+\(log in as (\S+) / (\S+)\)", deadline)
+    url, user, password = login[1], login[2], login[3]
+    page = browser.new_page()
+    errors = watch_console(page)
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/")
+    for node_id in NODES:
+        expect(page.locator(f'article[data-node="{node_id}"]')).to_have_count(1)
+    for node_id in ("demo-geiger-01", "demo-climate-01", "demo-system-01"):
+        badge = page.locator(f'article[data-node="{node_id}"] .badge')
+        expect(badge).to_have_text("online", timeout=30_000)
+    page.evaluate("window.__stillHere = true")
+    flaky = page.locator('article[data-node="demo-flaky-01"] .badge')
+    expect(flaky).to_have_text("degraded", timeout=40_000)
+    expect(flaky).to_have_text("offline", timeout=20_000)
+    assert page.evaluate("window.__stillHere") is True
+    assert errors == []

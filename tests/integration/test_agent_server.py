@@ -5,6 +5,7 @@ everything while its token is refused, and refuses to share its state directory.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -22,6 +23,9 @@ from tests.fixtures.processes import BIN, ServerProcess, cli, server_env, token_
 pytestmark = pytest.mark.slow
 
 PI_LOG = str(BIN / "pi-log")
+#: the outage test's outage: about a minute in CI (the issue's figure), seconds by hand;
+#: ``AGENT_OUTAGE_S`` sets it (``bench/bench_agent_outage.py --outage 600`` is the ten minutes)
+OUTAGE_S = float(os.environ.get("AGENT_OUTAGE_S", "60" if os.environ.get("CI") == "true" else "5"))
 
 
 def until(check: Callable[[], Any], what: str, within_s: float = 30.0) -> Any:
@@ -235,19 +239,31 @@ def test_a_server_outage_loses_nothing_and_keeps_the_original_timestamps(rig: Ri
     proc = rig.agent(config)
     until(lambda: len(rig.readings("outage-1")) >= 5, "readings arrive")
     rig.server.kill()
-    time.sleep(3)  # 3 s of readings (10/s) are made while nobody answers
+    time.sleep(OUTAGE_S)  # the outage: readings are made (10/s) while nobody answers
     rig.server.start()
-    until(lambda: len(rig.readings("outage-1")) >= 50, "the outage's readings arrive")
+    # a loaded machine makes fewer than 10/s (missed ticks are skipped): 6/s is the floor
+    late_floor = int(6 * OUTAGE_S)
+    until(
+        lambda: len(rig.readings("outage-1")) >= late_floor + 5, "the outage's readings arrive", 120
+    )
     assert stop(proc) == 0
     stored = rig.readings("outage-1")
     numbers = [r["payload"]["sample_no"] for r in stored]
     assert sorted(numbers) == list(range(1, max(numbers) + 1))  # none missing, none twice
+    stats = json.loads(
+        subprocess.run(
+            [PI_LOG, "queue", "stats", str(config), "--json"], capture_output=True, check=True
+        ).stdout
+    )
+    assert (stats["readings"], stats["dropped_total"], stats["dead_letters"]) == (0, 0, 0)
+    assert stats["last_seq"] == max(numbers), "every reading the agent made is on the server"
     delays = [
         datetime.fromisoformat(r["received_at"]) - datetime.fromisoformat(r["timestamp"])
         for r in stored
     ]
     # the outage's readings arrived late, stamped with the time they were made
-    assert len([d for d in delays if d > timedelta(seconds=1)]) >= 20
+    assert len([d for d in delays if d > timedelta(seconds=1)]) >= late_floor
+    assert max(delays) > timedelta(seconds=OUTAGE_S)
     assert {r["timestamp_source"] for r in stored} == {"node"}
 
 

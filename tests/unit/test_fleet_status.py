@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from beamwarden.fleet import node_status
+from beamwarden.fleet import node_status, status_at_age, status_limits_us
 from beamwarden.fleet.status import DEGRADED_INTERVALS, ONLINE_INTERVALS
 from beamwarden.protocol import NodeStatus
 
@@ -94,3 +94,17 @@ def test_status_matches_the_rule_in_exact_arithmetic(age: timedelta, interval: f
     a_us = age // US
     expected = ONLINE if a_us <= 2 * i_us else DEGRADED if a_us <= 5 * i_us else OFFLINE
     assert status_at(age, interval) is expected
+
+
+@settings(max_examples=200)
+@given(ages, intervals)
+@example(timedelta(seconds=5.025), 1.005)
+@example(timedelta(seconds=-1), 30)
+def test_the_integer_rule_a_listing_uses_is_the_same_rule(age: timedelta, interval: float) -> None:
+    # a listing of 10 000 nodes computes the limits once per interval and compares integers
+    assert status_at_age(age // US, status_limits_us(interval)) is status_at(age, interval)
+
+
+def test_status_limits_are_2i_and_5i_in_whole_microseconds() -> None:
+    assert status_limits_us(30) == (60_000_000, 150_000_000)
+    assert status_limits_us(1.005) == (2_010_000, 5_025_000)

@@ -74,6 +74,8 @@ FLEET = {
     "node_status",
     "plausible_window",
     "rate_interval",
+    "status_at_age",
+    "status_limits_us",
     "summarise",
     "suspect_timestamp",
     "transition",

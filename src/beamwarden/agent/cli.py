@@ -189,3 +189,7 @@ def dead_letters(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # python -m beamwarden.agent.cli (how `beamwarden demo` starts it)
+    main()

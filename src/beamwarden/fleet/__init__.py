@@ -29,7 +29,7 @@ from .leases import (
 )
 from .poisson import AnalyticsError, count_interval, rate_interval
 from .staleness import StalenessPolicy, StreamCadence, StreamFreshness
-from .status import node_status
+from .status import node_status, status_at_age, status_limits_us
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -59,6 +59,8 @@ __all__ = [
     "node_status",
     "plausible_window",
     "rate_interval",
+    "status_at_age",
+    "status_limits_us",
     "summarise",
     "suspect_timestamp",
     "transition",

@@ -14,6 +14,8 @@ ONLINE_INTERVALS = 2
 #: … and degraded up to this many; offline after.
 DEGRADED_INTERVALS = 5
 
+_US = timedelta(microseconds=1)
+
 
 def node_status(
     last_heartbeat: datetime | None, interval_seconds: float, now: datetime
@@ -27,11 +29,23 @@ def node_status(
     """
     if last_heartbeat is None:
         return NodeStatus.UNKNOWN
-    age = now - last_heartbeat
-    interval = timedelta(seconds=interval_seconds)
-    if age <= ONLINE_INTERVALS * interval:
+    return status_at_age((now - last_heartbeat) // _US, status_limits_us(interval_seconds))
+
+
+def status_limits_us(interval_seconds: float) -> tuple[int, int]:
+    """The largest heartbeat ages (µs) that are still ``online`` and still ``degraded`` for a node
+    reporting every ``interval_seconds`` (the interval rounded to whole µs as ``timedelta``
+    rounds it). A listing of many nodes computes these once per distinct interval."""
+    interval_us = timedelta(seconds=interval_seconds) // _US
+    return ONLINE_INTERVALS * interval_us, DEGRADED_INTERVALS * interval_us
+
+
+def status_at_age(age_us: int, limits_us: tuple[int, int]) -> NodeStatus:
+    """The status of a node whose last heartbeat is ``age_us`` old (negative: from the future),
+    given its :func:`status_limits_us`; the rule of :func:`node_status`, on integers."""
+    if age_us <= limits_us[0]:
         return NodeStatus.ONLINE
-    if age <= DEGRADED_INTERVALS * interval:
+    if age_us <= limits_us[1]:
         return NodeStatus.DEGRADED
     return NodeStatus.OFFLINE
 

@@ -51,6 +51,7 @@ from beamwarden.server.app import create_app, service_config, store_config
 from beamwarden.server.cli_alerts import alerts_app, checkins_app, geiger_app
 from beamwarden.server.cli_devices import bridge, devices_app
 from beamwarden.server.demo import runner
+from beamwarden.server.demo.agents import Cycle
 from beamwarden.server.errors import ServerError, StoreUnavailable
 from beamwarden.server.logs import configure_logging
 from beamwarden.server.metrics import ServerMetrics
@@ -77,6 +78,8 @@ T = TypeVar("T")
 
 #: the database ``beamwarden demo`` uses unless told otherwise (never the server's own)
 DEMO_DATABASE_URL = "sqlite:///./data/demo.db"
+#: where ``beamwarden demo`` keeps its agents' configs, queues and logs
+DEMO_AGENTS_DIR = Path("data/demo-agents")
 #: the fixed columns of ``readings export``, before one column per payload field
 EXPORT_COLUMNS = (
     "node_id",
@@ -884,11 +887,16 @@ def demo(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8000,
     database_url: Annotated[str, typer.Option(help="The demo's own database.")] = DEMO_DATABASE_URL,
     nodes: Annotated[
-        int, typer.Option(min=1, max=400, help="Simulated nodes (kinds taken in turn).")
+        int, typer.Option(min=1, max=50, help="Demo nodes, one pi-log each (kinds in turn).")
     ] = 4,
+    agents_dir: Annotated[
+        Path, typer.Option(help="Each agent's config, state and log, in a folder per node.")
+    ] = DEMO_AGENTS_DIR,
+    flaky_up: Annotated[float, typer.Option(hidden=True, min=1)] = runner.FLAKY.up_s,
+    flaky_down: Annotated[float, typer.Option(hidden=True, min=1)] = runner.FLAKY.down_s,
     duration: Annotated[float | None, typer.Option(hidden=True, min=0)] = None,
 ) -> None:
-    """The server on SQLite with simulated nodes, in one process (Ctrl-C stops it)."""
+    """The server on SQLite and a real pi-log agent per demo node (Ctrl-C stops them all)."""
     settings = settings_of(
         ctx, database_url=database_url, host="127.0.0.1", port=port, log_format="text"
     )
@@ -897,7 +905,8 @@ def demo(
     async def work() -> None:
         async with open_services(settings) as services:
             plan = await runner.prepare(services, nodes)
-        await runner.run(settings, plan, duration_s=duration)
+        flaky = Cycle(up_s=flaky_up, down_s=flaky_down)
+        await runner.run(settings, plan, agents_dir, flaky=flaky, duration_s=duration)
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as loop:

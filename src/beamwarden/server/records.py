@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from beamwarden.protocol import InstanceState, Reading, Scope
 
@@ -27,7 +27,7 @@ def to_us(dt: datetime) -> int:
 
 
 def from_us(us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=us)
+    return EPOCH + timedelta(0, 0, us)  # positional: a third faster (listings make many)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,53 @@ class NodeRow:
     clock_samples: int = 0
     enrolment_open: bool = False
     revoked_us: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFilter:
+    """Which nodes a listing shows; every field given must match (``None``: any)."""
+
+    role: str | None = None
+    site: str | None = None
+    tag: tuple[str, str] | None = None
+    """``(key, value)``: an operator-set or a reported tag ``key`` equal to ``value``."""
+    search: str | None = None
+    """Part of the node id, display name, hostname or IP address, case-insensitive."""
+    include_revoked: bool = True
+
+
+class NodeListRow(NamedTuple):
+    """A node as a listing reads it: the columns a node record shows, tags as stored JSON text
+    (decoded only where shown). A tuple, so that 10 000 of them are cheap to make."""
+
+    node_id: str
+    role: str
+    display_name: str | None
+    site: str | None
+    room: str | None
+    operator_tags_json: str | None
+    hostname: str | None
+    ip_address: str | None
+    software_version: str | None
+    reported_tags_json: str | None
+    created_us: int
+    registered_us: int | None
+    last_heartbeat_us: int | None
+    interval_seconds: float
+    uptime_seconds: float | None
+    instance_id: str | None
+    state: str | None
+    protocol_version: str | None
+    clock_offset_seconds: float | None
+    enrolment_open: bool
+
+
+class NodeBeatRow(NamedTuple):
+    """What a node's status needs: ``(node_id, last_heartbeat_us, interval_seconds)``."""
+
+    node_id: str
+    last_heartbeat_us: int | None
+    interval_seconds: float
 
 
 @dataclass(frozen=True, slots=True)

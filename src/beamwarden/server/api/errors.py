@@ -8,6 +8,7 @@ Every error answers ``{"error": {"code", "message", "details", "request_id"}}`` 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -140,8 +141,14 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    return validation_response(exc.errors())
+
+
+def validation_response(errors: Sequence[Mapping[str, Any]]) -> Response:
+    """400 ``schema_violation`` for pydantic's errors (``loc`` starting with ``"body"``,
+    ``"query"`` …), as FastAPI's own validation errors are answered."""
     details: list[dict[str, Any]] = []
-    for err in exc.errors():
+    for err in errors:
         detail = {
             "field": _field_path(tuple(err.get("loc", ()))),
             "message": str(err.get("msg", "invalid")),

@@ -29,7 +29,8 @@ class ClientGone(Exception):
     """The client disconnected before sending the whole body: nobody is left to answer."""
 
 
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+async def body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The body's chunks as they come; raises ClientGone if the client leaves first."""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -47,7 +48,7 @@ async def handle_ingest(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         principal = await authenticate_headers(headers, services)
         body = await read_body(
-            _chunks(receive),
+            body_chunks(receive),
             settings.max_body_bytes,
             headers.get("content-encoding"),
             headers.get("content-length"),

@@ -1,7 +1,8 @@
 """Room: server/api. The request context: a request id on every response and log line, and timing.
 
 A plain ASGI middleware (no per-request task or body buffering, unlike BaseHTTPMiddleware), since
-it sits on the ingest hot path, which it hands to :mod:`.ingest_path` without the framework.
+it sits on the ingest hot path, which it hands to :mod:`.ingest_path` without the framework (and
+heartbeats to :func:`.telemetry.handle_telemetry`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from beamwarden.server.api.ingest_path import PATHS, handle_ingest
+from beamwarden.server.api.telemetry import handle_telemetry, takes_fast_path
 from beamwarden.server.context import request_id_var
 from beamwarden.server.metrics import ServerMetrics
 
@@ -59,10 +61,13 @@ class RequestContext:
                 message = {**message, "headers": headers}
             await send(message)
 
-        fast = scope["method"] == "POST" and scope["path"] in PATHS
+        ingest = scope["method"] == "POST" and scope["path"] in PATHS
+        fast = ingest or takes_fast_path(scope)
         try:
-            if fast:
+            if ingest:
                 await handle_ingest(scope, receive, send_with_id)
+            elif fast:
+                await handle_telemetry(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
         finally:

@@ -1,7 +1,7 @@
-"""Room: server (demo). ``beamwarden demo``: the server on SQLite with simulated nodes, one process.
+"""Room: server (demo). ``beamwarden demo``: the server on SQLite and a real pi-log agent per node.
 
-* :mod:`.simulator` — simulated nodes that speak only the wire protocol (``beamwarden.protocol``
-  and HTTP); they never import the server, so the real agent can take their place.
+* :mod:`.agents` — each demo node's agent config, and the supervisor of one ``pi-log run``
+  process (started as a child process: the server never imports the agent).
 * :mod:`.runner` — the orchestration: prepare the inventory and tokens, serve the app in-process,
-  run the simulators, stop everything cleanly on Ctrl-C or SIGTERM.
+  start the agents, stop everything cleanly on Ctrl-C or SIGTERM.
 """

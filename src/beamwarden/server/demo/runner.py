@@ -1,9 +1,11 @@
-"""Room: server (demo orchestration). ``beamwarden demo``: the server and a few nodes, one process.
+"""Room: server (demo orchestration). ``beamwarden demo``: the server and real pi-log agents.
 
-:func:`prepare` puts the demo nodes in the inventory and issues their node tokens and a ``read``
-token, through the services the CLI built (the CLI owns the store). :func:`run` serves the app of
-``create_app`` with uvicorn in-process on loopback, runs the simulators against it over HTTP, and on
-Ctrl-C, SIGTERM or after ``duration_s`` stops the simulators first, then the server.
+:func:`prepare` is the demo's start-up in the database: it puts the demo nodes in the inventory,
+issues their node tokens and a ``read`` token, through the services the CLI built (the CLI owns
+the store). :func:`run` serves the app of ``create_app`` with uvicorn in-process on loopback,
+writes each node's agent config and starts one ``pi-log run`` per node (:mod:`.agents`), prints
+:func:`banner`, and on Ctrl-C, SIGTERM or after ``duration_s`` stops the agents first, then the
+server.
 """
 
 from __future__ import annotations
@@ -11,33 +13,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
+import secrets
 import signal
 import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlencode
 
-import httpx
 import uvicorn
 
-from beamwarden import __version__
 from beamwarden.protocol import Scope
 from beamwarden.server.app import create_app
-from beamwarden.server.demo.simulator import KINDS, NodeIdentity, make_node
+from beamwarden.server.demo.agents import (
+    CONFIG_FILE,
+    KINDS,
+    LOG_FILE,
+    AgentProcess,
+    Cycle,
+    agent_command,
+    agent_config,
+    write_private,
+)
 from beamwarden.server.errors import AlreadyExists, ServerError
 from beamwarden.server.services.container import Services
 from beamwarden.server.settings import ServerSettings
+from beamwarden.server.user_records import Role
 
 log = logging.getLogger("beamwarden.demo")
 
-#: the role the simulated nodes have, and the name of the read token each start issues
+#: the role the demo nodes have, and the name of the read token each start issues
 ROLE = "pi-log"
 READ_TOKEN_NAME = "demo-read"
-#: how long the simulators get to push what they queued before they are cancelled
-SIMULATOR_STOP_S = 5.0
+#: the demo's dashboard login (an admin; its password is new at every start)
+ADMIN_USER = "admin"
+#: the flaky node's agent runs 45 s, then is stopped for 15 s (offline after 10 s), every minute
+FLAKY = Cycle(up_s=45.0, down_s=15.0)
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -60,6 +73,8 @@ class DemoPlan:
     read_token: str
     skipped: list[str]
     """Demo nodes an operator revoked: left out (a revoked node id stays revoked)."""
+    admin_password: str = ""
+    """The dashboard login of :data:`ADMIN_USER`, new at every start."""
 
 
 def demo_node_ids(count: int) -> list[tuple[str, str]]:
@@ -71,7 +86,16 @@ def demo_node_ids(count: int) -> list[tuple[str, str]]:
 
 
 async def prepare(services: Services, count: int) -> DemoPlan:
-    """Add the demo nodes (or give those of an earlier run new tokens) and issue a read token."""
+    """The demo's start-up in the database, one step each; the plan carries what :func:`banner`
+    prints. Idempotent: a database of an earlier run is brought up to date."""
+    nodes, skipped = await add_nodes(services, count)
+    read_token = await issue_read_token(services)
+    admin_password = await reset_admin(services)
+    return DemoPlan(nodes, read_token, skipped, admin_password)
+
+
+async def add_nodes(services: Services, count: int) -> tuple[list[DemoNode], list[str]]:
+    """Add the demo nodes, or give those of an earlier run new tokens; a revoked one is skipped."""
     nodes: list[DemoNode] = []
     skipped: list[str] = []
     for node_id, kind in demo_node_ids(count):
@@ -84,15 +108,33 @@ async def prepare(services: Services, count: int) -> DemoPlan:
             await services.credentials.revoke_node_tokens(node_id)
             issued = await services.credentials.issue_node_token(node_id)
         nodes.append(DemoNode(node_id, kind, issued.secret))
+    return nodes, skipped
+
+
+async def issue_read_token(services: Services) -> str:
+    """A fresh ``read`` token; the one of an earlier run is revoked."""
     for token in await services.credentials.list_tokens():
         if token.kind == "user" and token.name == READ_TOKEN_NAME and token.revoked_us is None:
             await services.credentials.revoke(token.id)
-    read = await services.credentials.issue(Scope.READ, READ_TOKEN_NAME)
-    return DemoPlan(nodes, read.secret, skipped)
+    return (await services.credentials.issue(Scope.READ, READ_TOKEN_NAME)).secret
+
+
+async def reset_admin(services: Services) -> str:
+    """The dashboard user :data:`ADMIN_USER` (an admin) with a new random password."""
+    users = services.users
+    if users is None:
+        return ""
+    password = secrets.token_urlsafe(9)
+    try:
+        await users.add_user(ADMIN_USER, password, Role.ADMIN, actor="demo")
+    except AlreadyExists:
+        await users.set_password(ADMIN_USER, password, actor="demo")
+        await users.set_disabled(ADMIN_USER, False, actor="demo")
+    return password
 
 
 class _InProcessServer(uvicorn.Server):
-    """uvicorn without signal handlers of its own: the demo stops its simulators first."""
+    """uvicorn without signal handlers of its own: the demo stops its agents first."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -113,7 +155,8 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def banner(url: str, plan: DemoPlan, database_url: str) -> str:
+def banner(url: str, plan: DemoPlan, database_url: str, agents_dir: Path) -> str:
+    """Everything the demo prints at start, in one place."""
     auth = f'-H "Authorization: Bearer {plan.read_token}"'
     climate = next((n.node_id for n in plan.nodes if n.kind == "climate"), "demo-climate-01")
     series = urlencode(
@@ -121,9 +164,11 @@ def banner(url: str, plan: DemoPlan, database_url: str) -> str:
     )
     lines = [
         f"Beamwarden demo running at {url}",
+        f"  dashboard:   {url}/  (log in as {ADMIN_USER} / {plan.admin_password})",
         f"  API docs:    {url}/docs",
         f"  database:    {database_url}",
         f"  nodes:       {', '.join(n.node_id for n in plan.nodes) or '(none)'}",
+        f"  agents:      one pi-log each; config and log in {agents_dir}/<node>/",
         f"  read token:  {plan.read_token}",
         "",
         "Try:",
@@ -133,21 +178,35 @@ def banner(url: str, plan: DemoPlan, database_url: str) -> str:
         "Press Ctrl-C to stop.",
     ]
     if plan.skipped:
-        lines.insert(5, f"  left out:    {', '.join(plan.skipped)} (revoked)")
+        lines.insert(7, f"  left out:    {', '.join(plan.skipped)} (revoked)")
     return "\n".join(lines)
+
+
+def demo_agents(plan: DemoPlan, agents_dir: Path, api_url: str, flaky: Cycle) -> list[AgentProcess]:
+    """Write each node's agent config (a fresh token every start) and make its supervisor."""
+    agents = []
+    for node in plan.nodes:
+        folder = agents_dir.resolve() / node.node_id
+        config = folder / CONFIG_FILE
+        text = agent_config(node.node_id, node.kind, node.token, api_url, ROLE, folder / "state")
+        write_private(config, text)
+        cycle = flaky if node.kind == "flaky" else None
+        agents.append(AgentProcess(node.node_id, agent_command(config), folder / LOG_FILE, cycle))
+    return agents
 
 
 async def run(
     settings: ServerSettings,
     plan: DemoPlan,
+    agents_dir: Path,
     *,
+    flaky: Cycle = FLAKY,
     duration_s: float | None = None,
     out: TextIO | None = None,
 ) -> None:
-    """Serve the app and run the simulators until Ctrl-C, SIGTERM or ``duration_s``."""
+    """Serve the app and run the agents until Ctrl-C, SIGTERM or ``duration_s``; then stop the
+    agents (they push what they hold while the server is still there), then the server."""
     out = out or sys.stdout
-    # one line per simulated request would drown what the demo has to show
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     sock = listen(settings.host, settings.port)
@@ -163,13 +222,13 @@ async def run(
             timeout_graceful_shutdown=5,
         )
     )
-
-    simulators: list[asyncio.Task[None]] = []
+    agents = demo_agents(plan, agents_dir, url, flaky)
+    supervisors: list[asyncio.Task[None]] = []
 
     def on_signal() -> None:
-        if stop.is_set():  # a second Ctrl-C: do not wait for the simulators' last push
-            for task in simulators:
-                task.cancel()
+        if stop.is_set():  # a second Ctrl-C: do not wait for the agents' last push
+            for agent in agents:
+                agent.kill()
         stop.set()
 
     for sig in _SIGNALS:
@@ -181,35 +240,20 @@ async def run(
             if serving.done():
                 raise DemoError("the server stopped while starting (see the log above)")
             await asyncio.sleep(0.02)
-        async with httpx.AsyncClient(base_url=url, timeout=5.0) as client:
-            nodes = [
-                make_node(
-                    n.kind,
-                    NodeIdentity(
-                        n.node_id, n.token, ROLE, f"beamwarden-demo/{__version__}", {"demo": n.kind}
-                    ),
-                    client,
-                    random.Random(),
-                )
-                for n in plan.nodes
-            ]
-            simulators.extend(
-                asyncio.create_task(node.run(stop), name=node.identity.node_id) for node in nodes
-            )
-            print(banner(url, plan, settings.database_url), file=out, flush=True)
-            if duration_s is not None:
-                loop.call_later(duration_s, stop.set)
-            await stop.wait()
-            print("Stopping the simulated nodes, then the server …", file=out, flush=True)
-            _, late = await asyncio.wait(simulators, timeout=SIMULATOR_STOP_S)
-            for task in late:
-                task.cancel()
-            for task, result in zip(
-                simulators, await asyncio.gather(*simulators, return_exceptions=True), strict=True
-            ):
-                if isinstance(result, Exception):
-                    log.error("simulated node %s failed", task.get_name(), exc_info=result)
+        supervisors.extend(
+            asyncio.create_task(agent.run(stop), name=agent.node_id) for agent in agents
+        )
+        print(banner(url, plan, settings.database_url, agents_dir), file=out, flush=True)
+        if duration_s is not None:
+            loop.call_later(duration_s, stop.set)
+        await stop.wait()
+        print("Stopping the agents, then the server …", file=out, flush=True)
     finally:
+        stop.set()
+        results = await asyncio.gather(*supervisors, return_exceptions=True)
+        for task, result in zip(supervisors, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("the agent of %s failed", task.get_name(), exc_info=result)
         server.should_exit = True
         await serving
         for sig in _SIGNALS:

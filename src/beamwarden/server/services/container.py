@@ -9,6 +9,7 @@ from beamwarden.server.services.activity import ActivityLog
 from beamwarden.server.services.clock import Clock
 from beamwarden.server.services.credentials import Credentials
 from beamwarden.server.services.devices import DeviceService, DeviceStore
+from beamwarden.server.services.fleet_views import FleetViews
 from beamwarden.server.services.heartbeats import HeartbeatService
 from beamwarden.server.services.ingest import GroupCommitter, IngestService
 from beamwarden.server.services.leases import LeaseService, Presence
@@ -44,6 +45,8 @@ class Services:
     ingest: IngestService
     queries: ReadingQueries
     leases: LeaseService
+    fleet: FleetViews
+    """Listings of nodes with status and counts (``GET /api/nodes``, the dashboard)."""
     devices: DeviceService | None = None
     """The device registry (``None`` when built without a device store)."""
     users: UserService | None = None
@@ -85,6 +88,7 @@ class Services:
             ingest,
             queries,
             leases,
+            FleetViews(store, clock, registry.last_seen, leases),
             devices=(
                 DeviceService(device_store, activity, clock) if device_store is not None else None
             ),

@@ -6,7 +6,7 @@ cannot reach or write the database raises :class:`~beamwarden.server.errors.Stor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from beamwarden.protocol import Scope
@@ -16,6 +16,9 @@ from beamwarden.server.records import (
     EventRow,
     Heartbeat,
     NewEvent,
+    NodeBeatRow,
+    NodeFilter,
+    NodeListRow,
     NodeRow,
     OperatorFields,
     ReadingBatch,
@@ -145,7 +148,26 @@ class EventStore(Protocol):
         ...
 
 
-class Store(ReadingStore, NodeStore, TokenStore, EventStore, Protocol):
+class NodeListingStore(Protocol):
+    """What fleet listings read (``services.fleet_views``): few columns, many nodes."""
+
+    async def list_node_rows(
+        self, flt: NodeFilter, limit: int, after: str | None
+    ) -> list[NodeListRow]:
+        """Nodes matching ``flt`` ordered by node_id, strictly after ``after``; tags as their
+        stored JSON text."""
+        ...
+
+    async def node_beats(self, flt: NodeFilter) -> list[NodeBeatRow]:
+        """``(node_id, last_heartbeat_us, interval_seconds)`` of every node matching ``flt``."""
+        ...
+
+    async def last_reading_us(self, node_ids: Sequence[str]) -> dict[str, int]:
+        """The newest reading time of each of these nodes' own sensors (none: left out)."""
+        ...
+
+
+class Store(ReadingStore, NodeStore, NodeListingStore, TokenStore, EventStore, Protocol):
     """Everything the services need from the database."""
 
     async def ping(self) -> float:

@@ -13,7 +13,8 @@ Modules: :mod:`.config` (settings, URLs), :mod:`.schema` (tables), :mod:`.migrat
 shared by :mod:`.sqlite_writer` and :mod:`.postgres_writer`), :mod:`.failures` (driver errors →
 ``StoreUnavailable``), :mod:`.sqlite_writer_process` (SQLite's writer in a child process),
 :mod:`.layout` (the readings row), :mod:`.partitions` (PostgreSQL's day partitions),
-:mod:`.rollups` (1-minute and 1-hour aggregates and their marks).
+:mod:`.rollups` (1-minute and 1-hour aggregates and their marks), :mod:`.node_listing` (the
+statements of a node listing).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from typing import cast as type_cast
 
 import msgspec
 from sqlalchemy import (
@@ -59,6 +60,9 @@ from beamwarden.server.records import (
     EventRow,
     Heartbeat,
     NewEvent,
+    NodeBeatRow,
+    NodeFilter,
+    NodeListRow,
     NodeRow,
     OperatorFields,
     ReadingBatch,
@@ -72,6 +76,7 @@ from beamwarden.server.records import (
     TokenRow,
 )
 
+from . import node_listing
 from .config import (
     StoreConfig,
     ensure_sqlite_dir,
@@ -817,6 +822,33 @@ class SqlStore:
             stmt = stmt.where(nodes.c.node_id > after)
         async with self._read() as conn:
             return [_node(row) for row in await conn.execute(stmt)]
+
+    async def list_node_rows(
+        self, flt: NodeFilter, limit: int, after: str | None
+    ) -> list[NodeListRow]:
+        """Nodes matching ``flt`` ordered by node_id, strictly after ``after``: the columns a node
+        record shows, tags as stored JSON text (a listing's fast path; see :mod:`.node_listing`)."""
+        stmt = node_listing.list_statement(flt, limit, after)
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        # SQLAlchemy's rows are named tuples of exactly these columns: not copied (10 000 copies
+        # were 5 % of listing the whole fleet)
+        return type_cast(list[NodeListRow], rows)
+
+    async def node_beats(self, flt: NodeFilter) -> list[NodeBeatRow]:
+        """``(node_id, last_heartbeat_us, interval_seconds)`` of every node matching ``flt``."""
+        async with self._read() as conn:
+            rows = (await conn.execute(node_listing.beats_statement(flt))).all()
+        return type_cast(list[NodeBeatRow], rows)  # named tuples of these columns, as above
+
+    async def last_reading_us(self, node_ids: Sequence[str]) -> dict[str, int]:
+        """The newest reading time of each of these nodes' own sensors (nodes without any are
+        left out). Meant for a page of nodes, not the whole fleet."""
+        if not node_ids:
+            return {}
+        async with self._read() as conn:
+            rows = await conn.execute(node_listing.last_reading_statement(node_ids))
+            return {owner: int(ts) for owner, ts in rows if ts is not None}
 
     async def _update_node(self, node_id: str, **values: Any) -> NodeRow:
         if not values:

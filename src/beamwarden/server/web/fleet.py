@@ -2,21 +2,24 @@
 
 The page renders the first cards on the server; its script then asks ``/ui/fleet`` (the same
 query) for the cards again every ``dashboard_refresh_s`` and swaps them in without a reload.
-Status, heartbeat age and uptime are computed on the server's clock.
+Listings come from :class:`~beamwarden.server.services.fleet_views.FleetViews` (filters in SQL,
+status on the server's clock), a page of cards at a time, so 10 000 nodes cost one page.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from beamwarden.protocol import NodeStatus
+from beamwarden.server.errors import InvalidRequest
+from beamwarden.server.records import NodeFilter
 from beamwarden.server.services.container import Services
-from beamwarden.server.services.registry import NodeView
+from beamwarden.server.services.fleet_views import NodePage, StatusCounts
 
 from .rendering import WebRoute, render
 from .security import ViewerDep, services_of
@@ -24,9 +27,9 @@ from .security import ViewerDep, services_of
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 PAGE_SIZE = 60
-#: order of statuses in the summary and in a "status first" sort
+#: order of statuses in the summary
 STATUS_ORDER = (NodeStatus.OFFLINE, NodeStatus.DEGRADED, NodeStatus.ONLINE, NodeStatus.UNKNOWN)
-_CHUNK = 1000
+_FLEET = NodeFilter(include_revoked=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,93 +39,93 @@ class FleetQuery:
     site: str = ""
     status: str = ""
     tag: str = ""
-    page: int = 1
+    after: str = ""
 
-    def matches(self, view: NodeView) -> bool:
-        row = view.row
-        if self.role and row.role != self.role:
-            return False
-        if self.site and (row.site or "") != self.site:
-            return False
-        if self.status and view.status.value != self.status:
-            return False
+    @property
+    def filtered(self) -> bool:
+        return bool(self.q or self.role or self.site or self.status or self.tag)
+
+    def node_filter(self) -> NodeFilter:
+        tag = None
         if self.tag:
-            key, _, value = self.tag.partition("=")
-            tags = {**row.reported_tags, **row.operator_tags}
-            if key not in tags or (value and tags[key] != value):
-                return False
-        if self.q:
-            needle = self.q.lower()
-            hay = " ".join(
-                x or ""
-                for x in (row.node_id, row.display_name, row.hostname, row.ip_address, row.room)
-            ).lower()
-            if needle not in hay:
-                return False
-        return True
+            key, sep, value = self.tag.partition("=")
+            if not sep or not key.strip():
+                raise InvalidRequest("a tag filter is key=value, e.g. rack=4")
+            tag = (key.strip(), value.strip())
+        return NodeFilter(
+            role=self.role or None,
+            site=self.site or None,
+            tag=tag,
+            search=self.q or None,
+            include_revoked=False,
+        )
 
-    def link(self, page: int) -> str:
-        parts = [
-            f"{k}={v}"
+    def statuses(self) -> frozenset[NodeStatus] | None:
+        if not self.status:
+            return None
+        try:
+            return frozenset({NodeStatus(self.status)})
+        except ValueError:
+            raise InvalidRequest(f"unknown status {self.status!r}") from None
+
+    def link(self, after: str = "") -> str:
+        params = {
+            k: v
             for k, v in (
                 ("q", self.q),
                 ("role", self.role),
                 ("site", self.site),
                 ("status", self.status),
                 ("tag", self.tag),
+                ("after", after),
             )
             if v
-        ]
-        parts.append(f"page={page}")
-        return "?" + "&".join(parts)
+        }
+        return "?" + urlencode(params) if params else "?"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class FleetListing:
-    nodes: list[NodeView]
-    total: int
+    page: NodePage
+    fleet: StatusCounts
+    """The whole fleet, whatever the filters ("N of M online")."""
     matched: int
-    counts: Counter[str]
-    roles: list[str] = field(default_factory=list)
-    sites: list[str] = field(default_factory=list)
-    page: int = 1
-    pages: int = 1
-
-
-async def all_nodes(services: Services) -> list[NodeView]:
-    views: list[NodeView] = []
-    after: str | None = None
-    while True:
-        chunk = await services.registry.list(_CHUNK, after)
-        views.extend(chunk)
-        if len(chunk) < _CHUNK:
-            return views
-        after = chunk[-1].row.node_id
+    """Nodes the filters match."""
 
 
 async def fleet_listing(services: Services, query: FleetQuery) -> FleetListing:
-    views = [v for v in await all_nodes(services) if v.row.revoked_us is None]
-    counts = Counter(v.status.value for v in views)
-    matched = [v for v in views if query.matches(v)]
-    pages = max(1, -(-len(matched) // PAGE_SIZE))
-    page = min(max(1, query.page), pages)
-    return FleetListing(
-        nodes=matched[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
-        total=len(views),
-        matched=len(matched),
-        counts=counts,
-        roles=sorted({v.row.role for v in views}),
-        sites=sorted({v.row.site for v in views if v.row.site}),
-        page=page,
-        pages=pages,
+    flt = query.node_filter()
+    statuses = query.statuses()
+    page = await services.fleet.page(
+        flt,
+        statuses=statuses,
+        limit=PAGE_SIZE,
+        cursor=query.after or None,
+        counts=query.filtered,
+        lease_holders=True,
+        last_readings=True,
     )
-
-
-def _query(q: str, role: str, site: str, status: str, tag: str, page: int) -> FleetQuery:
-    return FleetQuery(q.strip(), role, site, status, tag.strip(), page)
+    fleet = await services.fleet.counts(_FLEET)
+    matched = fleet.total
+    if page.counts is not None:
+        matched = sum(page.counts.of(s) for s in statuses) if statuses else page.counts.total
+    return FleetListing(page, fleet, matched)
 
 
 QText = Annotated[str, Query(max_length=200)]
+Cursor = Annotated[str, Query(max_length=512)]
+
+
+async def _render(
+    request: Request, viewer: ViewerDep, template: str, query: FleetQuery
+) -> Response:
+    listing = await fleet_listing(services_of(request), query)
+    return render(
+        request,
+        template,
+        {"listing": listing, "query": query, "statuses": STATUS_ORDER},
+        viewer=viewer,
+    )
 
 
 @router.get("/")
@@ -134,16 +137,10 @@ async def fleet_page(
     site: QText = "",
     status: QText = "",
     tag: QText = "",
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    after: Cursor = "",
 ) -> Response:
-    query = _query(q, role, site, status, tag, page)
-    listing = await fleet_listing(services_of(request), query)
-    return render(
-        request,
-        "fleet.html",
-        {"listing": listing, "query": query, "statuses": STATUS_ORDER},
-        viewer=viewer,
-    )
+    query = FleetQuery(q.strip(), role.strip(), site.strip(), status, tag.strip(), after)
+    return await _render(request, viewer, "fleet.html", query)
 
 
 @router.get("/ui/fleet")
@@ -155,13 +152,7 @@ async def fleet_cards(
     site: QText = "",
     status: QText = "",
     tag: QText = "",
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    after: Cursor = "",
 ) -> Response:
-    query = _query(q, role, site, status, tag, page)
-    listing = await fleet_listing(services_of(request), query)
-    return render(
-        request,
-        "_fleet.html",
-        {"listing": listing, "query": query, "statuses": STATUS_ORDER},
-        viewer=viewer,
-    )
+    query = FleetQuery(q.strip(), role.strip(), site.strip(), status, tag.strip(), after)
+    return await _render(request, viewer, "_fleet.html", query)

@@ -14,8 +14,8 @@
     if (!form) return window.location.search.replace(/^\?/, "");
     const params = new URLSearchParams(new FormData(form));
     for (const [k, v] of [...params.entries()]) if (!v) params.delete(k);
-    const page = new URLSearchParams(window.location.search).get("page");
-    if (page && !panel.dataset.resetPage) params.set("page", page);
+    const after = new URLSearchParams(window.location.search).get("after");
+    if (after && !panel.dataset.resetPage) params.set("after", after);
     return params.toString();
   }
 

@@ -1,0 +1,322 @@
+"""Room: server/services. Fleet listings: pages of nodes with their computed status, and counts.
+
+The fast path behind ``GET /api/nodes`` and the dashboard's fleet page: a page of 1000 nodes is
+read as tuples of the columns a node record shows (tags as their stored JSON text), the status is
+computed inline by :mod:`beamwarden.fleet.status`'s integer rule (its limits once per distinct
+interval), and each node becomes one :class:`NodeSummary` (a ``msgspec.Struct``: cheap to make,
+encoded to JSON without a per-node pydantic model; ``GET /api/nodes`` writes it as it is).
+
+Heartbeats this process has accepted but not yet written (:attr:`NodeRegistry.last_seen
+<beamwarden.server.services.registry.NodeRegistry.last_seen>`) count, as in
+:meth:`NodeRegistry.view <beamwarden.server.services.registry.NodeRegistry.view>`: the two give
+the same record for a node.
+
+Filters on role, site, tag and text are SQL; a filter on status is applied here, on the server's
+clock, page after page of the SQL answer until the page is full (10 000 nodes are read at most).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import msgspec
+
+from beamwarden.fleet import Holder, status_at_age, status_limits_us
+from beamwarden.protocol import InstanceState, NodeStatus
+from beamwarden.server.errors import InvalidRequest
+from beamwarden.server.records import Heartbeat, NodeFilter, NodeListRow, from_us, to_us
+from beamwarden.server.services.clock import Clock
+from beamwarden.server.services.leases import LeaseService, node_lease_name
+from beamwarden.server.services.pagination import decode_cursor, encode_cursor
+from beamwarden.server.services.ports import NodeListingStore
+
+#: how many rows are read at a time while a status filter fills a page
+_SCAN_CHUNK = 1000
+#: at most this many datetimes are kept by a listing (two a node: 100 000 nodes)
+_TIMES_KEPT = 200_000
+_TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+_json = msgspec.json.Decoder().decode
+
+#: no filter: every node, revoked ones too
+ALL_NODES = NodeFilter()
+ONLINE, DEGRADED = NodeStatus.ONLINE, NodeStatus.DEGRADED
+_RUNNING = (ONLINE, DEGRADED)
+_STATES: dict[str, InstanceState] = {state.value: state for state in InstanceState}
+
+
+class NodeSummary(msgspec.Struct, frozen=True):
+    """A node with what the server computes about it, on the server's clock: the node record of
+    ``GET /api/nodes`` (``NodeInventoryRecord``, same fields in the same order)."""
+
+    node_id: str
+    role: str
+    status: NodeStatus
+    display_name: str | None
+    site: str | None
+    room: str | None
+    operator_tags: dict[str, str]
+    hostname: str | None
+    ip_address: str | None
+    software_version: str | None
+    reported_tags: dict[str, str]
+    registered_at: datetime | None
+    created_at: datetime
+    last_heartbeat_at: datetime | None
+    heartbeat_age_seconds: float | None
+    interval_seconds: float
+    uptime_seconds: float | None
+    """As last reported; uptime *now* is ``now - running_since``."""
+    instance_id: str | None
+    state: InstanceState | None
+    protocol_version: str | None
+    clock_offset_seconds: float | None
+    enrolment_open: bool
+    running_since: datetime | None
+    """When the running agent started (its last heartbeat's receive time minus the uptime it
+    reported); ``None`` unless online or degraded."""
+    software_version_since: datetime | None = None
+    """Not looked up by listings (``NodeRegistry.get`` does, from the activity log)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCounts:
+    """How many nodes have each status ("N of M online")."""
+
+    online: int = 0
+    degraded: int = 0
+    offline: int = 0
+    unknown: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.online + self.degraded + self.offline + self.unknown
+
+    def of(self, status: NodeStatus) -> int:
+        count: int = getattr(self, status.value)
+        return count
+
+
+@dataclass(frozen=True, slots=True)
+class NodePage:
+    """One page of a listing, in node id order."""
+
+    items: list[NodeSummary]
+    next_cursor: str | None
+    """Opaque; pass it back (with the same filters) for the next page. ``None``: the last."""
+    counts: StatusCounts | None = None
+    """Over every node the filters match, the status filter left out (when asked for)."""
+    lease_holders: dict[str, Holder] = field(default_factory=dict)
+    """node_id → who holds its node lease now (when asked for; nodes held by none left out)."""
+    last_reading_at: dict[str, datetime] = field(default_factory=dict)
+    """node_id → its newest reading's time, from its own sensors (when asked for)."""
+
+
+class FleetViews:
+    """Listings of the fleet for the API and the dashboard."""
+
+    def __init__(
+        self,
+        store: NodeListingStore,
+        clock: Clock,
+        last_seen: dict[str, Heartbeat],
+        leases: LeaseService | None = None,
+    ):
+        self._store = store
+        self._clock = clock
+        #: the registry's dict (shared, not copied): heartbeats fresher than the database
+        self._last_seen = last_seen
+        self._leases = leases
+        self._limits: dict[float, tuple[int, int]] = {}
+        #: creation and registration times (µs → datetime) seen in listings: they seldom change,
+        #: and making a datetime is a tenth of a node's cost
+        self._times: dict[int, datetime] = {}
+
+    async def page(
+        self,
+        flt: NodeFilter = ALL_NODES,
+        *,
+        statuses: Collection[NodeStatus] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        counts: bool = False,
+        lease_holders: bool = False,
+        last_readings: bool = False,
+    ) -> NodePage:
+        """Up to ``limit`` nodes matching ``flt`` (and having one of ``statuses``, if given),
+        after ``cursor``. ``counts``, ``lease_holders``, ``last_readings``: also fill those
+        fields of the page (each one more query; the last two only for the page's nodes).
+        Raises InvalidRequest for a cursor this listing did not give or a malformed tag key."""
+        _check(flt, limit)
+        after = decode_cursor("nodes", cursor, (str,))[0] if cursor else None
+        now_us = to_us(self._clock.now())
+        if statuses is None:
+            rows = await self._store.list_node_rows(flt, limit + 1, after)
+            items = [self._summary(row, now_us) for row in rows]
+        else:
+            items = await self._scan(flt, frozenset(statuses), limit + 1, after, now_us)
+        more = len(items) > limit
+        del items[limit:]
+        newest = (
+            await self._store.last_reading_us([n.node_id for n in items])
+            if last_readings and items
+            else {}
+        )
+        return NodePage(
+            items,
+            encode_cursor("nodes", [items[-1].node_id]) if more and items else None,
+            counts=await self.counts(flt) if counts else None,
+            lease_holders=await self._holders(items) if lease_holders else {},
+            last_reading_at={node_id: from_us(us) for node_id, us in newest.items()},
+        )
+
+    async def counts(self, flt: NodeFilter = ALL_NODES) -> StatusCounts:
+        """How many nodes matching ``flt`` have each status, now."""
+        _check(flt, 1)
+        now_us = to_us(self._clock.now())
+        tally = dict.fromkeys(NodeStatus, 0)
+        last_seen = self._last_seen
+        for node_id, last_us, interval in await self._store.node_beats(flt):
+            beat = last_seen.get(node_id)
+            if beat is not None and (last_us is None or beat.received_us >= last_us):
+                last_us, interval = beat.received_us, beat.interval_seconds
+            if last_us is None:
+                tally[NodeStatus.UNKNOWN] += 1
+            else:
+                tally[status_at_age(now_us - last_us, self._status_limits(interval))] += 1
+        return StatusCounts(**{status.value: n for status, n in tally.items()})
+
+    async def _scan(
+        self,
+        flt: NodeFilter,
+        statuses: frozenset[NodeStatus],
+        want: int,
+        after: str | None,
+        now_us: int,
+    ) -> list[NodeSummary]:
+        found: list[NodeSummary] = []
+        while len(found) < want:
+            rows = await self._store.list_node_rows(flt, _SCAN_CHUNK, after)
+            for row in rows:
+                node = self._summary(row, now_us)
+                if node.status in statuses:
+                    found.append(node)
+                    if len(found) == want:
+                        break
+            if len(rows) < _SCAN_CHUNK:
+                break
+            after = rows[-1].node_id
+        return found
+
+    async def _holders(self, items: list[NodeSummary]) -> dict[str, Holder]:
+        if self._leases is None:
+            return {}
+        holders: dict[str, Holder] = {}
+        for node in items:
+            lease = await self._leases.get(node_lease_name(node.node_id))
+            if lease is not None:
+                holders[node.node_id] = lease.holder
+        return holders
+
+    def _status_limits(self, interval_seconds: float) -> tuple[int, int]:
+        limits = self._limits.get(interval_seconds)
+        if limits is None:
+            limits = self._limits[interval_seconds] = status_limits_us(interval_seconds)
+        return limits
+
+    def _time(self, us: int) -> datetime:
+        found = self._times.get(us)
+        if found is None:
+            if len(self._times) >= _TIMES_KEPT:
+                self._times.clear()
+            found = self._times[us] = from_us(us)
+        return found
+
+    def _summary(self, row: NodeListRow, now_us: int) -> NodeSummary:
+        # the hot loop of a listing (10 000 calls for the whole fleet): plain locals, positional
+        # construction, one dict look-up per distinct interval and instance state
+        (
+            node_id,
+            role,
+            display_name,
+            site,
+            room,
+            operator_tags,
+            hostname,
+            ip_address,
+            software_version,
+            reported_tags,
+            created_us,
+            registered_us,
+            last_us,
+            interval,
+            uptime,
+            instance_id,
+            state,
+            protocol_version,
+            clock_offset,
+            enrolment_open,
+        ) = row
+        beat = self._last_seen.get(node_id)
+        if beat is not None and (last_us is None or beat.received_us >= last_us):
+            last_us = beat.received_us
+            interval = beat.interval_seconds
+            uptime = beat.uptime_seconds
+            instance_id = beat.instance_id
+            state = beat.state
+            protocol_version = beat.protocol_version
+            clock_offset = beat.clock_offset_seconds
+            software_version = beat.software_version
+        running_since = last_heartbeat = age = None
+        if last_us is None:
+            status = NodeStatus.UNKNOWN
+        else:
+            limits = self._limits.get(interval) or self._status_limits(interval)
+            status = status_at_age(now_us - last_us, limits)
+            last_heartbeat = from_us(last_us)
+            age = max(0, now_us - last_us) / 1_000_000
+            if uptime is not None and status in _RUNNING:
+                running_since = last_heartbeat - timedelta(seconds=uptime)
+        return NodeSummary(
+            node_id,
+            role,
+            status,
+            display_name,
+            site,
+            room,
+            _tags(operator_tags),
+            hostname,
+            ip_address,
+            software_version,
+            _tags(reported_tags),
+            None if registered_us is None else self._time(registered_us),
+            self._time(created_us),
+            last_heartbeat,
+            age,
+            float(interval),
+            uptime,
+            instance_id,
+            None if state is None else _STATES[state],
+            protocol_version,
+            clock_offset,
+            bool(enrolment_open),
+            running_since,
+        )
+
+
+def _tags(text: str | None) -> dict[str, str]:
+    if not text or text == "{}":
+        return {}
+    tags: dict[str, str] | None = _json(text)
+    return tags or {}
+
+
+def _check(flt: NodeFilter, limit: int) -> None:
+    if limit < 1:
+        raise InvalidRequest("limit must be at least 1")
+    if flt.tag is not None and not _TAG_KEY.match(flt.tag[0]):
+        raise InvalidRequest(
+            f"not a tag key: {flt.tag[0]!r} (1–64 of A-Z a-z 0-9 _ . : / -)", code="invalid_tag"
+        )

@@ -1,0 +1,99 @@
+"""Room: server/store (adapter). The statements of a node listing (``SqlStore.list_node_rows``,
+``node_beats``, ``last_reading_us``): only the columns a node record shows, the filters of
+:class:`~beamwarden.server.records.NodeFilter` in SQL, tags left as their stored JSON text.
+
+Imports SQLAlchemy, ``records`` and the schema only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, or_, select
+
+from beamwarden.server.records import NodeFilter
+
+from .schema import nodes, readings, sensors
+
+_N = nodes.c
+
+#: the columns of ``NodeListRow``, in its order; the tags as text (no JSON decoding on the way)
+LIST_COLUMNS = (
+    _N.node_id,
+    _N.role,
+    _N.display_name,
+    _N.site,
+    _N.room,
+    cast(_N.operator_tags, Text).label("operator_tags_json"),
+    _N.hostname,
+    _N.ip_address,
+    _N.software_version,
+    cast(_N.reported_tags, Text).label("reported_tags_json"),
+    _N.created_us,
+    _N.registered_us,
+    _N.last_heartbeat_us,
+    _N.interval_seconds,
+    _N.uptime_seconds,
+    _N.instance_id,
+    _N.state,
+    _N.protocol_version,
+    _N.clock_offset_seconds,
+    _N.enrolment_open,
+)
+BEAT_COLUMNS = (_N.node_id, _N.last_heartbeat_us, _N.interval_seconds)
+
+
+def _where(flt: NodeFilter) -> list[ColumnElement[bool]]:
+    terms: list[ColumnElement[bool]] = []
+    if flt.role is not None:
+        terms.append(_N.role == flt.role)
+    if flt.site is not None:
+        terms.append(_N.site == flt.site)
+    if flt.tag is not None:
+        key, value = flt.tag
+        terms.append(
+            or_(
+                _N.operator_tags[key].as_string() == value,
+                _N.reported_tags[key].as_string() == value,
+            )
+        )
+    if flt.search:
+        terms.append(
+            or_(
+                *(
+                    column.icontains(flt.search, autoescape=True)
+                    for column in (_N.node_id, _N.display_name, _N.hostname, _N.ip_address)
+                )
+            )
+        )
+    if not flt.include_revoked:
+        terms.append(_N.revoked_us.is_(None))
+    return terms
+
+
+def list_statement(flt: NodeFilter, limit: int, after: str | None) -> Select[Any]:
+    """Nodes matching ``flt`` ordered by node id, strictly after ``after``, at most ``limit``."""
+    terms = _where(flt)
+    if after is not None:
+        terms.append(_N.node_id > after)
+    return select(*LIST_COLUMNS).where(and_(True, *terms)).order_by(_N.node_id).limit(limit)
+
+
+def beats_statement(flt: NodeFilter) -> Select[Any]:
+    """``(node_id, last_heartbeat_us, interval_seconds)`` of every node matching ``flt``."""
+    return select(*BEAT_COLUMNS).where(and_(True, *_where(flt)))
+
+
+def last_reading_statement(node_ids: Sequence[str]) -> Select[Any]:
+    """The newest reading time of each node's own sensors (one index probe per sensor)."""
+    newest = (
+        select(func.max(readings.c.ts_us))
+        .where(readings.c.sensor_ref == sensors.c.id)
+        .scalar_subquery()
+    )
+    return (
+        select(sensors.c.owner, func.max(newest))
+        .where(sensors.c.owner.in_(list(node_ids)))
+        .group_by(sensors.c.owner)
+    )
