@@ -8,17 +8,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from beamwarden.server.services.container import Services
 from beamwarden.server.user_records import Role
+from tests.fixtures.browser import log_in
 from tests.fixtures.fleet_data import NODE, seed_node
 from tests.fixtures.live_server import LiveServer, live_server
 from tests.fixtures.web import PASSWORD
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 CPS_CHART = '.chart[data-series-url*="field=cps"]'
 
 
@@ -28,54 +30,30 @@ def live(tmp_path: Path) -> Iterator[LiveServer]:
         now = server.services.clock.now()
         server.call(lambda s: seed_node(s, now, hours=24))
 
-        async def add_user(s: object) -> None:
-            assert server.services.users is not None
-            await server.services.users.add_user("vera", PASSWORD, Role.VIEWER)
+        async def add_user(s: Services) -> None:
+            assert s.users is not None
+            await s.users.add_user("vera", PASSWORD, Role.VIEWER)
 
         server.call(add_user)
         yield server
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def watched_page(browser: object, live: LiveServer, errors: list[str], **options: object) -> object:
-    from playwright.sync_api import Browser
-
-    assert isinstance(browser, Browser)
-    page = browser.new_page(**options)  # type: ignore[arg-type]
-    page.on(
-        "console", lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error" else None
-    )
+def watched_page(browser: Any, live: LiveServer, errors: list[str], **options: Any) -> Any:
+    """A new page, logged in as the viewer, whose console errors, uncaught exceptions and failed
+    requests land in ``errors``."""
+    page = browser.new_page(**options)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on(
         "response",
         lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
     )
-    page.goto(live.url + "/login")
-    page.fill("input[name=username]", "vera")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(live.url + "/")
+    log_in(page, live.url, "vera")
     return page
 
 
-def drawn_pixels(page: object, selector: str) -> int:
+def drawn_pixels(page: Any, selector: str) -> int:
     """How many pixels of the chart's canvas are not blank."""
-    from playwright.sync_api import Page
-
-    assert isinstance(page, Page)
     count: int = page.eval_on_selector(
         selector + " canvas",
         """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -84,14 +62,9 @@ def drawn_pixels(page: object, selector: str) -> int:
     return count
 
 
-def test_a_node_chart_draws_and_the_range_buttons_refetch(
-    browser: object, live: LiveServer
-) -> None:
-    from playwright.sync_api import Page
-
+def test_a_node_chart_draws_and_the_range_buttons_refetch(browser: Any, live: LiveServer) -> None:
     errors: list[str] = []
     page = watched_page(browser, live, errors, viewport={"width": 1280, "height": 900})
-    assert isinstance(page, Page)
     page.goto(f"{live.url}/nodes/{NODE}")
     chart = page.locator(CPS_CHART)
     page.wait_for_selector(CPS_CHART + "[data-draws]")
@@ -141,12 +114,9 @@ def test_a_node_chart_draws_and_the_range_buttons_refetch(
     assert errors == []
 
 
-def test_charts_fit_a_phone(browser: object, live: LiveServer) -> None:
-    from playwright.sync_api import Page
-
+def test_charts_fit_a_phone(browser: Any, live: LiveServer) -> None:
     errors: list[str] = []
     page = watched_page(browser, live, errors, viewport={"width": 390, "height": 844})
-    assert isinstance(page, Page)
     page.goto(f"{live.url}/nodes/{NODE}")
     page.wait_for_selector(CPS_CHART + "[data-draws]")
     box = page.locator(CPS_CHART + " canvas").bounding_box()
