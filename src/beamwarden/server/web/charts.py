@@ -4,8 +4,9 @@ node's heartbeat metric), as compact JSON that uPlot takes as it is.
 The browser sends the chart's width in pixels; the server picks the bucket (the smallest "nice"
 step that gives at most ``width`` buckets, :func:`~beamwarden.server.services.queries.chart_bucket_s`)
 and answers parallel arrays — times in epoch seconds, then avg, min and max per bucket — with a
-``null`` at each gap in the data, so the line breaks there instead of bridging it. The range is ``range`` (``1h``, ``24h``, ``7d``: ending now, on the server's clock)
-or ``since``/``until`` in epoch seconds (the custom range).
+``null`` at each gap in the data, so the line breaks there instead of bridging it. The range is
+``range`` (``1h``, ``24h``, ``7d``: ending now, on the server's clock) or ``since``/``until`` in
+epoch seconds (the custom range).
 """
 
 from __future__ import annotations
@@ -56,19 +57,27 @@ class ChartRange:
     until: datetime
 
 
+def range_span(text: str) -> timedelta:
+    try:
+        return timedelta(microseconds=parse_bucket(text))
+    except InvalidRequest:
+        raise InvalidRequest(
+            "range is a number and a unit, 1s to 366d: 1h, 24h, 7d …", code="invalid_range"
+        ) from None
+
+
 def chart_window(
     now: datetime, range_text: str, since: float | None, until: float | None
 ) -> ChartRange:
     """``since``/``until`` (epoch seconds) when given, else ``range`` ending at ``now``."""
     if since is not None or until is not None:
         end = now if until is None else datetime.fromtimestamp(until, UTC)
-        if since is None:
-            start = end - timedelta(microseconds=parse_bucket(range_text))
-        else:
-            start = datetime.fromtimestamp(since, UTC)
+        start = (
+            end - range_span(range_text) if since is None else datetime.fromtimestamp(since, UTC)
+        )
     else:
         end = now
-        start = now - timedelta(microseconds=parse_bucket(range_text))
+        start = now - range_span(range_text)
     if start >= end:
         raise InvalidRequest("since must be before until", code="invalid_range")
     if end - start > MAX_CHART_SPAN:
