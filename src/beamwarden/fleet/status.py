@@ -1,7 +1,10 @@
-"""Room: fleet (pure). A node's status from the age of its last heartbeat, on the server's clock."""
+"""Room: fleet (pure). A node's status from the age of its last heartbeat, on the server's clock,
+and its status history from the times of its heartbeats."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from beamwarden.protocol import NodeStatus
@@ -45,3 +48,53 @@ def status_at_age(age_us: int, limits_us: tuple[int, int]) -> NodeStatus:
     if age_us <= limits_us[1]:
         return NodeStatus.DEGRADED
     return NodeStatus.OFFLINE
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSpan:
+    """``[start, end)`` during which the node had ``status``."""
+
+    start: datetime
+    end: datetime
+    status: NodeStatus
+
+
+def status_history(
+    heartbeats: Sequence[datetime],
+    interval_seconds: float,
+    since: datetime,
+    until: datetime,
+    before: datetime | None = None,
+) -> list[StatusSpan]:
+    """The node's status over ``[since, until)`` from its heartbeat times (the same thresholds as
+    :func:`node_status` at every instant), as spans oldest first, neighbours of one status merged.
+
+    ``heartbeats`` are the receive times in the range (any order); ``before`` is the last one
+    before ``since``, if any. Before the first known heartbeat the status is ``unknown``.
+    """
+    if since >= until:
+        return []
+    interval = timedelta(seconds=interval_seconds)
+    times = sorted(t for t in heartbeats if since <= t < until)
+    if before is not None and before < since:
+        times.insert(0, before)
+    spans: list[StatusSpan] = []
+
+    def add(start: datetime, end: datetime, status: NodeStatus) -> None:
+        start, end = max(start, since), min(end, until)
+        if start >= end:
+            return
+        if spans and spans[-1].status is status and spans[-1].end == start:
+            spans[-1] = StatusSpan(spans[-1].start, end, status)
+        else:
+            spans.append(StatusSpan(start, end, status))
+
+    add(since, times[0] if times else until, NodeStatus.UNKNOWN)
+    for index, beat in enumerate(times):
+        following = times[index + 1] if index + 1 < len(times) else until
+        online_end = beat + ONLINE_INTERVALS * interval
+        degraded_end = beat + DEGRADED_INTERVALS * interval
+        add(beat, min(following, online_end), NodeStatus.ONLINE)
+        add(online_end, min(following, degraded_end), NodeStatus.DEGRADED)
+        add(degraded_end, following, NodeStatus.OFFLINE)
+    return spans

@@ -244,6 +244,32 @@ class SeriesRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetryQuery:
+    """One numeric heartbeat metric of one node, bucketed by the server's receive time."""
+
+    node_id: str
+    metric: str
+    since_us: int
+    until_us: int
+    bucket_us: int
+    aggregates: tuple[str, ...]  # of "avg", "min", "max", "count", "sum"
+    limit: int  # most buckets returned
+
+
+@dataclass(frozen=True, slots=True)
+class SensorLatest:
+    """A sensor as the store knows it, with its newest reading (``ts_us`` None: none stored)."""
+
+    owner: str  # the node id; '' for a fleet-wide sensor id
+    sensor_id: str
+    sensor_type: str
+    fields: tuple[str, ...]  # the numeric fields with a slot, in slot order
+    ts_us: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    node_id: str | None = None  # the node that sent the newest reading
+
+
+@dataclass(frozen=True, slots=True)
 class EventRow:
     id: int
     ts_us: int

@@ -25,23 +25,20 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from beamwarden.fleet.alerts import Scope, Silence, parse_duration
-from beamwarden.fleet.geiger import GeigerSummary, summarise
-from beamwarden.fleet.poisson import AnalyticsError
+from beamwarden.fleet.geiger import GeigerSummary
 from beamwarden.protocol import Scope as CredentialScope
 from beamwarden.server.alert_records import NotificationRow, SilenceRow
 from beamwarden.server.api.deps import LimitDep, PrincipalDep, ServicesDep
 from beamwarden.server.api.readings import confine
 from beamwarden.server.errors import InvalidRequest
-from beamwarden.server.records import ReadingFilter, from_us, to_us
+from beamwarden.server.records import from_us
 from beamwarden.server.services.alerts import AlertService, FiringAlert
 from beamwarden.server.services.container import Services
 from beamwarden.server.services.credentials import require, require_reader
+from beamwarden.server.services.geiger import geiger_window
 from beamwarden.server.services.queries import parse_bucket
 
 router = APIRouter(tags=["alerts"])
-
-#: the longest Geiger summary window (a week of 1 Hz readings is 604 800 rows)
-MAX_GEIGER_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,44 +376,20 @@ async def summarise_geiger(
     dead_time_s: float | None = None,
 ) -> dict[str, Any]:
     """``fleet.geiger.summarise`` over the stored readings of one Geiger stream (API and CLI)."""
-    if span > MAX_GEIGER_WINDOW:
-        raise InvalidRequest("window is at most 7d", code="invalid_window")
-    flt = ReadingFilter(
-        node_id=node,
-        sensor_id=sensor_id,
-        since_us=to_us(now - span),
-        until_us=to_us(now) + 1,
+    window = await geiger_window(
+        services.queries,
+        node,
+        sensor_id,
+        span,
+        now,
+        tube=tube,
+        confidence=confidence,
+        dead_time_s=dead_time_s,
     )
-    cps: list[tuple[datetime, float]] = []
-    device: list[tuple[datetime, float]] = []
-    tube_seen: str | None = None
-    async for row in services.queries.export(flt):
-        payload = row.payload
-        when = from_us(row.ts_us)
-        value = payload.get("cps")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            cps.append((when, float(value)))
-        dose = payload.get("usv_per_hour")
-        if isinstance(dose, int | float) and not isinstance(dose, bool):
-            device.append((when, float(dose)))
-        if isinstance(payload.get("tube_type"), str):
-            tube_seen = payload["tube_type"]
-    try:
-        summary = summarise(
-            cps,
-            now,
-            span,
-            tube=tube or tube_seen,
-            device_usv_per_hour=device,
-            dead_time_s=dead_time_s,
-            confidence=confidence,
-        )
-    except AnalyticsError as exc:
-        raise InvalidRequest(str(exc), code="invalid_analytics") from None
     return {
         "node_id": node,
         "sensor_id": sensor_id,
         "window_seconds": span.total_seconds(),
-        "tube": tube or tube_seen,
-        **geiger_json(summary),
+        "tube": window.tube,
+        **geiger_json(window.summary),
     }

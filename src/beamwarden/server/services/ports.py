@@ -7,7 +7,7 @@ cannot reach or write the database raises :class:`~beamwarden.server.errors.Stor
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from beamwarden.protocol import Scope
 from beamwarden.server.records import (
@@ -25,8 +25,10 @@ from beamwarden.server.records import (
     ReadingFilter,
     ReadingRow,
     ReportedFields,
+    SensorLatest,
     SeriesQuery,
     SeriesRow,
+    TelemetryQuery,
     TokenRow,
 )
 
@@ -55,6 +57,27 @@ class ReadingStore(Protocol):
 
     async def series(self, query: SeriesQuery) -> list[SeriesRow]:
         """Buckets ``[since, until)`` of one numeric field, oldest first, at most ``query.limit``."""
+        ...
+
+    async def telemetry_series(self, query: TelemetryQuery) -> list[SeriesRow]:
+        """Buckets ``[since, until)`` of one numeric heartbeat metric of one node (by the server's
+        receive time), oldest first, at most ``query.limit``; an unknown node gives none."""
+        ...
+
+    async def heartbeat_times(
+        self, node_id: str, since_us: int, until_us: int, limit: int
+    ) -> list[int]:
+        """Receive times of the node's heartbeats in ``[since, until)``, oldest first (the newest
+        ``limit``)."""
+        ...
+
+    async def latest_metrics_of(self, node_id: str) -> dict[str, Any] | None:
+        """The metrics of the node's newest heartbeat (``None`` before any)."""
+        ...
+
+    async def sensors_latest(self, owner: str | None, limit: int) -> list[SensorLatest]:
+        """Sensors of ``owner`` (a node id; '' for fleet-wide ids; ``None``: all), ordered by
+        owner and sensor id, at most ``limit``, each with its newest reading."""
         ...
 
 

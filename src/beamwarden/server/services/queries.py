@@ -1,4 +1,6 @@
-"""Room: server/services. Reading the data back: raw readings, bucketed series, the activity log."""
+"""Room: server/services. Reading the data back: raw readings, bucketed series, the activity log,
+and what the dashboard's charts and pages read (series sized to a chart's width in pixels, a node's
+heartbeat metrics, each sensor's newest reading)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from beamwarden.protocol import is_fleet_wide
 from beamwarden.protocol.vocabulary import FIELD_NAME_RE
@@ -16,8 +18,10 @@ from beamwarden.server.records import (
     EventRow,
     ReadingFilter,
     ReadingRow,
+    SensorLatest,
     SeriesQuery,
     SeriesRow,
+    TelemetryQuery,
     to_us,
 )
 from beamwarden.server.services.clock import Clock
@@ -52,6 +56,67 @@ def parse_aggregates(text: str) -> tuple[str, ...]:
             f"agg is a comma-separated subset of {','.join(AGGREGATES)}", code="invalid_aggregate"
         )
     return names
+
+
+#: the bucket widths a chart may get, in seconds: whole minutes from a minute up (so a long range
+#: is summed from the rollups), and each a divisor of the next larger day-aligned unit
+CHART_STEPS_S = (
+    1, 2, 5, 10, 15, 30,
+    60, 120, 300, 600, 900, 1800,
+    3600, 7200, 10_800, 21_600, 43_200,
+    86_400, 172_800, 604_800,
+)  # fmt: skip
+#: the widest chart, in pixels (a 4K screen); the narrowest
+MAX_CHART_WIDTH = 4000
+MIN_CHART_WIDTH = 16
+#: the longest range a chart shows
+MAX_CHART_SPAN = timedelta(days=366)
+_DAY_S = 86_400
+
+
+def chart_buckets(since_us: int, until_us: int, bucket_s: int) -> int:
+    """How many buckets of ``bucket_s`` (aligned to the epoch) ``[since, until)`` touches."""
+    bucket_us = bucket_s * 1_000_000
+    origin = since_us - since_us % bucket_us
+    return -(-(until_us - origin) // bucket_us)
+
+
+def chart_bucket_s(since_us: int, until_us: int, width: int) -> int:
+    """The bucket (seconds) for a chart ``width`` pixels wide: the smallest step of
+    :data:`CHART_STEPS_S` that gives at most ``width`` buckets over the range (past a week: whole
+    days), so a chart never gets more points than it has pixels."""
+    if since_us >= until_us or width < 1:
+        raise ValueError("an empty range or width")
+    for step in CHART_STEPS_S:
+        if chart_buckets(since_us, until_us, step) <= width:
+            return step
+    days = max(1, -(-(until_us - since_us) // (width * _DAY_S * 1_000_000)))
+    while chart_buckets(since_us, until_us, days * _DAY_S) > width:
+        days += 1
+    return days * _DAY_S
+
+
+@dataclass(frozen=True, slots=True)
+class ChartSeries:
+    """Buckets for a chart: avg/min/max per bucket of ``bucket_s``, oldest first."""
+
+    since: datetime
+    until: datetime
+    bucket_s: int
+    rows: list[SeriesRow]
+
+
+def chart_range(since: datetime, until: datetime, width: int) -> int:
+    """Check a chart's range and width; its bucket in seconds."""
+    if since >= until:
+        raise InvalidRequest("since must be before until", code="invalid_range")
+    if until - since > MAX_CHART_SPAN:
+        raise InvalidRequest("a chart shows at most 366 days", code="invalid_range")
+    if not MIN_CHART_WIDTH <= width <= MAX_CHART_WIDTH:
+        raise InvalidRequest(
+            f"width is {MIN_CHART_WIDTH} to {MAX_CHART_WIDTH} pixels", code="invalid_width"
+        )
+    return chart_bucket_s(to_us(since), to_us(until), width)
 
 
 T = TypeVar("T")
@@ -146,3 +211,65 @@ class ReadingQueries:
         more = len(rows) > limit
         rows = rows[:limit]
         return PageOf(rows, encode_cursor("events", [rows[-1].id]) if more else None)
+
+    # -- the dashboard ---------------------------------------------------------------------------
+
+    async def chart(
+        self,
+        *,
+        node_id: str | None,
+        sensor_id: str,
+        field: str,
+        since: datetime,
+        until: datetime,
+        width: int,
+        aggregates: str = "avg,min,max",
+    ) -> ChartSeries:
+        """One sensor field for a chart ``width`` pixels wide: at most ``width`` buckets."""
+        bucket_s = chart_range(since, until, width)
+        page = await self.series(
+            node_id=node_id,
+            sensor_id=sensor_id,
+            field=field,
+            since=since,
+            until=until,
+            bucket=f"{bucket_s}s",
+            agg=aggregates,
+            limit=width,
+            cursor=None,
+        )
+        return ChartSeries(since, until, bucket_s, page.items)
+
+    async def telemetry_chart(
+        self, *, node_id: str, metric: str, since: datetime, until: datetime, width: int
+    ) -> ChartSeries:
+        """One numeric heartbeat metric of a node for a chart ``width`` pixels wide."""
+        if FIELD_NAME_RE.fullmatch(metric) is None:
+            raise InvalidRequest("metric is a name such as cpu_percent", code="invalid_metric")
+        bucket_s = chart_range(since, until, width)
+        rows = await self._readings.telemetry_series(
+            TelemetryQuery(
+                node_id=node_id,
+                metric=metric,
+                since_us=to_us(since),
+                until_us=to_us(until),
+                bucket_us=bucket_s * 1_000_000,
+                aggregates=("avg", "min", "max"),
+                limit=width,
+            )
+        )
+        return ChartSeries(since, until, bucket_s, rows)
+
+    async def heartbeat_times(
+        self, node_id: str, since: datetime, until: datetime, limit: int = 20_000
+    ) -> list[int]:
+        """Receive times (epoch µs) of the node's heartbeats in ``[since, until)``."""
+        return await self._readings.heartbeat_times(node_id, to_us(since), to_us(until), limit)
+
+    async def latest_metrics(self, node_id: str) -> dict[str, Any] | None:
+        return await self._readings.latest_metrics_of(node_id)
+
+    async def sensors(self, owner: str | None = None, limit: int = 2000) -> list[SensorLatest]:
+        """Sensors with their newest reading: a node's (``owner``), fleet-wide ones (``''``) or
+        all (``None``)."""
+        return await self._readings.sensors_latest(owner, limit)

@@ -70,8 +70,10 @@ from beamwarden.server.records import (
     ReadingFilter,
     ReadingRow,
     ReportedFields,
+    SensorLatest,
     SeriesQuery,
     SeriesRow,
+    TelemetryQuery,
     TokenRow,
 )
 
@@ -87,6 +89,7 @@ from .config import (
 from .failures import guarded, is_unique_violation
 from .ingest import decode_fields
 from .layout import SLOTS
+from .overview import heartbeat_times, latest_metrics, sensors_latest, telemetry_series
 from .partitions import drop_partitions_before, ensure_partitions
 from .postgres_writer import PostgresReadingWriter
 from .rollups import MINUTE_US, roll_up, rollup_series
@@ -768,6 +771,36 @@ class SqlStore:
             return self._json_number(field)
         whens = [(_R.sensor_ref.in_(refs), _VALUE_COLUMNS[slot]) for slot, refs in by_slot.items()]
         return case(*whens, else_=self._json_number(field) if json_refs else None)
+
+    # -- the dashboard's other reads (:mod:`.overview`) ------------------------------------------
+
+    async def telemetry_series(self, query: TelemetryQuery) -> list[SeriesRow]:
+        """Buckets of one numeric heartbeat metric of one node (unknown node: empty)."""
+        async with self._read() as conn:
+            ref = await self._node_ref(conn, query.node_id)
+            return [] if ref is None else await telemetry_series(conn, self.dialect, ref, query)
+
+    async def heartbeat_times(
+        self, node_id: str, since_us: int, until_us: int, limit: int
+    ) -> list[int]:
+        """Receive times of the node's heartbeats in ``[since, until)``, oldest first."""
+        async with self._read() as conn:
+            ref = await self._node_ref(conn, node_id)
+            return (
+                [] if ref is None else await heartbeat_times(conn, ref, since_us, until_us, limit)
+            )
+
+    async def latest_metrics_of(self, node_id: str) -> dict[str, Any] | None:
+        """The metrics of the node's newest heartbeat (``None`` before any)."""
+        async with self._read() as conn:
+            ref = await self._node_ref(conn, node_id)
+            return None if ref is None else await latest_metrics(conn, ref)
+
+    async def sensors_latest(self, owner: str | None, limit: int) -> list[SensorLatest]:
+        """Sensors of ``owner`` (a node id, '' for fleet-wide ids, ``None``: all), each with its
+        newest reading."""
+        async with self._read() as conn:
+            return await sensors_latest(conn, owner, limit)
 
     # -- nodes ---------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from . import account, activity, alerts, auth, devices, diagnostics, fleet
+from . import account, activity, alerts, auth, charts, devices, diagnostics, fleet, nodes, sensors
 from .templating import build_environment
 
 __all__ = ["STATIC_DIR", "install"]
@@ -21,6 +21,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 ROUTERS = (
     auth.router,
     fleet.router,
+    nodes.router,
+    sensors.router,
+    charts.router,
     devices.router,
     activity.router,
     alerts.router,
