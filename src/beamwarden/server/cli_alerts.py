@@ -39,21 +39,25 @@ def _cli() -> ModuleType:
 
 @alerts_app.command("check")
 def alerts_check(
+    ctx: typer.Context,
     file: Annotated[
         Path, typer.Argument(help="A TOML file of rules.", exists=True, dir_okay=False)
     ],
 ) -> None:
-    """Validate a rules file; name the rule and key at fault."""
+    """Validate a rules file; name the rule and key at fault (a ``notify`` channel must be one
+    of the server's ``notify_urls``: pass the server's ``--config``)."""
     cli = _cli()
+    channels = cli.settings_of(ctx).notify_urls
     try:
         doc = tomllib.loads(file.read_text(encoding="utf-8"))
-        ruleset = parse_rules(doc)
+        ruleset = parse_rules(doc, channels)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RuleError) as exc:
         cli.fail(f"{file}: {exc}")
-    table = cli.new_table("rule", "kind", "severity", "for", "repeat")
+    table = cli.new_table("rule", "kind", "severity", "for", "repeat", "notify")
     for rule in ruleset.rules:
         repeat = "" if rule.repeat is None else f"{rule.repeat:g} s"
-        table.add_row(rule.name, rule.kind, rule.severity, f"{rule.for_:g} s", repeat)
+        notify = ", ".join(rule.notify) or "(all)"
+        table.add_row(rule.name, rule.kind, rule.severity, f"{rule.for_:g} s", repeat, notify)
     cli.show(table)
     cli.stderr.print(
         f"{file}: {len(ruleset.rules)} rules, {len(ruleset.silences)} silences, "

@@ -223,7 +223,7 @@ class AlertService:
             return
         try:
             doc = tomllib.loads(raw.decode("utf-8"))
-            parse_rules(doc)
+            parse_rules(doc, self.notifications.channels())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, RuleError) as exc:
             raise InvalidRequest(f"alert rules file {path}: {exc}", code="invalid_rules") from exc
         now = self._clock.now()
@@ -284,7 +284,7 @@ class AlertService:
     async def replace_rules(self, doc: dict[str, Any], actor: str) -> RuleSet:
         """Validate and store a new rules document. Raises InvalidRequest naming rule and key."""
         try:
-            ruleset = parse_rules(doc)
+            ruleset = parse_rules(doc, self.notifications.channels())
         except RuleError as exc:
             raise InvalidRequest(str(exc), code="invalid_rules") from None
         now = self._clock.now()
