@@ -8,8 +8,8 @@ from sqlalchemy import text
 from beamwarden.protocol import Reading
 from beamwarden.server.records import BatchOutcome, ReadingBatch, ReadingFilter, StreamCuts
 from beamwarden.server.store import SqlStore
-from beamwarden.server.store.stream_retention import StreamRetentionStore
 from beamwarden.server.store.partitions import DAY_US, day_partitions, partition_name
+from beamwarden.server.store.stream_retention import StreamRetentionStore
 
 #: 2027-01-15T00:00:00Z, a day's start, in epoch microseconds
 DAY0 = 1_800_000_000_000_000 - 1_800_000_000_000_000 % DAY_US

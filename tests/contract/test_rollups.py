@@ -14,8 +14,8 @@ from sqlalchemy import text
 from beamwarden.protocol import Reading
 from beamwarden.server.records import ReadingBatch, SeriesQuery, StreamCuts
 from beamwarden.server.store import SqlStore
-from beamwarden.server.store.stream_retention import StreamRetentionStore
 from beamwarden.server.store.rollups import HOUR_US, MINUTE_US, SETTLE_US
+from beamwarden.server.store.stream_retention import StreamRetentionStore
 
 #: 2027-01-15T08:00:00Z, an hour's start
 T0 = 1_800_000_000_000_000 - 1_800_000_000_000_000 % HOUR_US

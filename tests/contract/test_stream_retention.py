@@ -125,7 +125,8 @@ TIMES = list(range(DAY0 - 3 * HOUR_US, DAY0 + HOUR_US, 10 * S))  # every 10 s fo
 def attributed(t: int, since: int, bucket: int) -> int | None:
     """The time a reading counts at in a series from ``since``: its own where raw readings are
     kept, else the start of the finest rollup left holding it (no earlier than ``since``)."""
-    assert CUTS.raw_us is not None and CUTS.minute_us is not None
+    assert CUTS.raw_us is not None
+    assert CUTS.minute_us is not None
     if t >= CUTS.raw_us:
         return t if t >= since else None
     width = HOUR_US if t < CUTS.minute_us or bucket % HOUR_US == 0 else MINUTE_US

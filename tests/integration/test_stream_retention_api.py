@@ -68,7 +68,8 @@ async def test_raw_readings_go_per_stream_and_series_keep_answering(server: Serv
     while await server.services.store.roll_up(to_us(server.clock.now())):  # type: ignore[attr-defined]
         pass
     before = await series(server, reader, "bme280", "temperature_c")
-    assert len(before) == 60 and all(b["count"] == 6 for b in before)
+    assert len(before) == 60
+    assert all(b["count"] == 6 for b in before)
     server.clock.advance(32 * DAY)
     jobs: dict[str, LeasedJob] = server.app.state.jobs
     assert await jobs["sweeper:readings"].tick()
@@ -117,7 +118,7 @@ async def test_the_policy_is_replaced_through_the_api_and_checked(server: Server
     events = await server.client.get(
         "/api/events", params={"kind": "retention_changed"}, headers=auth(admin)
     )
-    assert [e["actor"] for e in events.json()["items"]][0].startswith("user:")
+    assert next(e["actor"] for e in events.json()["items"]).startswith("user:")
 
 
 async def test_a_restart_keeps_the_api_policy_until_the_settings_change(
