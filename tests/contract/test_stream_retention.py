@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from beamwarden.protocol import Reading
 from beamwarden.server.records import ReadingBatch, ReadingFilter, SeriesQuery, StreamCuts
-from beamwarden.server.store import SqlStore
+from beamwarden.server.store import SqlStore, rollups
 from beamwarden.server.store.partitions import DAY_US, day_partitions, partition_name
 from beamwarden.server.store.rollups import HOUR_US, MINUTE_US, SETTLE_US
 from beamwarden.server.store.stream_retention import StreamRetentionStore
@@ -229,3 +229,29 @@ async def test_a_late_reading_in_a_forgotten_minute_leaves_its_rollup(forgotten:
         marks = (await conn.execute(text("SELECT count(*) FROM rollup_dirty"))).scalar_one()
     assert (n, marks) == (6, 0)
     assert await series(store, since, until, 60 * S) == before
+
+
+@pytest.mark.parametrize(
+    ("bucket", "size"), [(60 * S, 1), (60 * S, 10), (300 * S, 4), (HOUR_US, 1)]
+)
+async def test_pages_walk_a_forgotten_range_in_chunks(
+    forgotten: SqlStore, bucket: int, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page after page (the cursor is the last bucket), rollups read 7 rows at a time: the
+    pages together are the whole answer."""
+    monkeypatch.setattr(rollups, "_CHUNK", 7)
+    since, until = DAY0 - 3 * HOUR_US + 30 * S, DAY0 + 10 * MINUTE_US
+    walked: dict[int, dict[str, Any]] = {}
+    after: int | None = None
+    for _ in range(1000):
+        query = SeriesQuery(
+            "node-1", "bme280", "temperature_c", since, until, bucket, AGGS, size + 1, after
+        )
+        rows = await forgotten.series(query)
+        page = rows[:size]
+        assert not set(walked) & {row.bucket_us for row in page}
+        walked.update({row.bucket_us: row.values for row in page})
+        if len(rows) <= size:
+            break
+        after = page[-1].bucket_us
+    check(walked, expected(since, until, bucket))

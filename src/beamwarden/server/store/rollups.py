@@ -352,20 +352,26 @@ async def forgotten_series(
     conn: AsyncConnection,
     ref: int,
     slot: int,
+    since: int,
     start: int,
     until: int,
     bucket: int,
     origin: int,
     minute_cut: int | None,
-) -> dict[int, Agg]:
-    """The buckets (index from ``origin``) of ``[start, until)`` where retention has forgotten the
-    raw readings: from the 1-minute rollups, and from the 1-hour rollups where the minutes are
-    gone too (before ``minute_cut``) or the bucket is whole hours. This is the finest data left,
-    so a bucket narrower than a rollup gets the rollup's whole summary in the bucket its start
-    falls in (a rollup that starts before ``start`` counts in the first bucket; one that ends
-    after ``until`` counts whole)."""
+    limit: int,
+) -> tuple[dict[int, Agg], bool]:
+    """The first ``limit`` buckets (index from ``origin``) of ``[start, until)`` where retention
+    has forgotten the raw readings, and whether that is all of them: from the 1-minute rollups,
+    and from the 1-hour rollups where the minutes are gone too (before ``minute_cut``) or the
+    bucket is whole hours. This is the finest data left, so a bucket narrower than a rollup gets
+    the rollup's whole summary in the bucket its start falls in (a rollup that starts before the
+    series' ``since`` counts in its first bucket; one that ends after ``until`` counts whole).
+    ``start`` is where this page starts (``since``, or the bucket after the cursor): a rollup
+    counted in an earlier page is not counted again. Rollups are read in time order, a chunk at
+    a time, only as far as the page needs."""
     buckets: dict[int, Agg] = {}
-    spans: list[tuple[int, int, int]] = []  # (width_s, from, until)
+    first = (start - origin) // bucket
+    spans: list[tuple[int, int, int]] = []  # (width_s, from, until), in time order
     minutes_from = start - start % MINUTE_US
     if bucket % HOUR_US == 0:
         spans.append((3600, start - start % HOUR_US, until))
@@ -376,12 +382,29 @@ async def forgotten_series(
         if minutes_from < until:
             spans.append((60, minutes_from, until))
     for width_s, a, b in spans:
-        for bucket_us, n, total, low, high in await conn.execute(
-            text(
-                "SELECT bucket_us, count, sum, min, max FROM rollups WHERE sensor_ref = :r "
-                "AND slot = :s AND width_s = :w AND bucket_us >= :a AND bucket_us < :b"
-            ),
-            {"r": ref, "s": slot, "w": width_s, "a": a, "b": b},
-        ):
-            add_to(buckets, (max(bucket_us, start) - origin) // bucket, n, total, low, high)
-    return buckets
+        while a < b:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT bucket_us, count, sum, min, max FROM rollups "
+                        "WHERE sensor_ref = :r AND slot = :s AND width_s = :w "
+                        "AND bucket_us >= :a AND bucket_us < :b ORDER BY bucket_us LIMIT :n"
+                    ),
+                    {"r": ref, "s": slot, "w": width_s, "a": a, "b": b, "n": _CHUNK},
+                )
+            ).all()
+            for bucket_us, n, total, low, high in rows:
+                index = (max(bucket_us, since) - origin) // bucket
+                if index < first:
+                    continue  # in an earlier page
+                if index not in buckets and len(buckets) == limit:
+                    return buckets, False  # the page is full; the buckets in it are whole
+                add_to(buckets, index, n, total, low, high)
+            if len(rows) < _CHUNK:
+                break
+            a = int(rows[-1][0]) + 1
+    return buckets, True
+
+
+#: rollup rows read per query where raw readings are gone
+_CHUNK = 5000

@@ -546,10 +546,19 @@ class SqlStore:
             buckets = await rollup_series(conn, ref, slot, start, until, bucket, origin)
         else:
             kept_from = min(until, cut.raw_us)
-            buckets = await forgotten_series(
-                conn, ref, slot, start, kept_from, bucket, origin, cut.minute_us
+            buckets, whole = await forgotten_series(
+                conn,
+                ref,
+                slot,
+                query.since_us,
+                start,
+                kept_from,
+                bucket,
+                origin,
+                cut.minute_us,
+                query.limit,
             )
-            if kept_from < until:
+            if whole and kept_from < until:
                 if bucket % MINUTE_US == 0:
                     rest = await rollup_series(conn, ref, slot, kept_from, until, bucket, origin)
                 else:
