@@ -76,7 +76,8 @@ class StreamRetentionService:
         return self.configured.model_dump(mode="json")
 
     async def start(self) -> None:
-        """Import the settings' policy if it changed since it was last imported."""
+        """Import the settings' policy if it changed since it was last imported (logged in the
+        activity log, except at the first start)."""
         doc = self._configured_doc()
         digest = _digest(doc)
         current = await self._store.get_policy()
@@ -84,6 +85,8 @@ class StreamRetentionService:
             return
         data = {"doc": doc, "source": "settings", "settings_sha": digest}
         await self._store.put_policy(data, to_us(self._clock.now()))
+        if current is None:
+            return  # the first start: nothing changed
         await self._activity.record(
             "retention_changed",
             f"retention policy from the settings ({len(self.configured.overrides)} overrides)",
