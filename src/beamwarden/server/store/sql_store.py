@@ -67,6 +67,7 @@ from beamwarden.server.records import (
     ReportedFields,
     SeriesQuery,
     SeriesRow,
+    StreamCuts,
     TokenRow,
 )
 
@@ -84,10 +85,19 @@ from .layout import SLOTS
 from .partitions import ensure_partitions
 from .postgres_writer import PostgresReadingWriter
 from .rollups import MINUTE_US, Agg, add_to, forgotten_series, roll_up, rollup_series
-from .schema import events, nodes, reading_keys, readings, sensors, telemetry, tokens
+from .schema import (
+    events,
+    nodes,
+    reading_keys,
+    readings,
+    retention_cuts,
+    sensors,
+    telemetry,
+    tokens,
+)
 from .sqlite_writer import SqliteReadingWriter
 from .sqlite_writer_process import SqliteWriterProcess
-from .stream_retention import cuts_of
+from .stream_retention import max_of
 
 __all__ = ["SqlStore", "open_store"]
 
@@ -524,18 +534,25 @@ class SqlStore:
         if start >= until:
             return None
         s = sensors.c
+        own, every = retention_cuts.alias("own"), retention_cuts.alias("every")
         candidates = (
             await conn.execute(
-                select(s.id, s.fields).where(s.owner == owner, s.sensor_id == query.sensor_id)
+                select(s.id, s.fields, own.c.raw_us, own.c.minute_us, every.c.raw_us)
+                .select_from(
+                    sensors.outerjoin(own, own.c.sensor_ref == s.id).outerjoin(
+                        every, every.c.sensor_ref == 0
+                    )
+                )
+                .where(s.owner == owner, s.sensor_id == query.sensor_id)
             )
-        ).all()
+        ).all()  # with what retention forgot (one query: series are the hot read)
         if len(candidates) != 1:
             return None
-        ((ref, fields),) = candidates
+        ((ref, fields, raw_us, minute_us, every_raw_us),) = candidates
         slot = decode_fields(fields).get(query.field)
         if slot is None:
             return None
-        cut = (await cuts_of(conn, [ref]))[ref]
+        cut = StreamCuts(max_of(raw_us, every_raw_us), minute_us)
         if cut.raw_us is None or start >= cut.raw_us:
             if (
                 bucket % MINUTE_US

@@ -42,7 +42,7 @@ from .layout import SLOTS
 from .partitions import DAY_US, drop_partitions_before
 from .schema import retention_cuts, retention_policy, sensors
 
-__all__ = ["StreamRetentionStore", "cuts_of"]
+__all__ = ["StreamRetentionStore", "cuts_of", "max_of"]
 
 #: before any time a reading can have
 _BEGINNING = -(2**62)
@@ -63,14 +63,15 @@ async def cuts_of(conn: AsyncConnection, refs: list[int]) -> dict[int, StreamCut
     for ref in refs:
         own = found.get(ref, StreamCuts())
         out[ref] = StreamCuts(
-            _later(own.raw_us, glob.raw_us),
-            _later(own.minute_us, glob.minute_us),
-            _later(own.hour_us, glob.hour_us),
+            max_of(own.raw_us, glob.raw_us),
+            max_of(own.minute_us, glob.minute_us),
+            max_of(own.hour_us, glob.hour_us),
         )
     return out
 
 
-def _later(a: int | None, b: int | None) -> int | None:
+def max_of(a: int | None, b: int | None) -> int | None:
+    """The later of two cuts (``None``: no cut)."""
     if a is None:
         return b
     return a if b is None else max(a, b)
@@ -141,7 +142,7 @@ class StreamRetentionStore:
                 hi = getattr(cut, column)
                 if hi is not None and width == 0 and self.dialect == "postgresql":
                     hi -= hi % DAY_US  # whole days, like the partitions: the defaults delete no row
-                lo = _later(
+                lo = max_of(
                     getattr(own.get(ref, StreamCuts()), column), floor if width == 0 else None
                 )
                 if hi is not None and (lo is None or hi > lo):
