@@ -383,26 +383,43 @@ async def forgotten_series(
             spans.append((60, minutes_from, until))
     for width_s, a, b in spans:
         while a < b:
+            # a chunk of rollup rows in time order, summed per bucket in SQL (a bucket split
+            # between two chunks is added up here)
             rows = (
                 await conn.execute(
                     text(
-                        "SELECT bucket_us, count, sum, min, max FROM rollups "
-                        "WHERE sensor_ref = :r AND slot = :s AND width_s = :w "
-                        "AND bucket_us >= :a AND bucket_us < :b ORDER BY bucket_us LIMIT :n"
+                        "SELECT (CASE WHEN c.bucket_us > :since THEN c.bucket_us "
+                        "ELSE CAST(:since AS BIGINT) END - CAST(:origin AS BIGINT)) "
+                        "/ CAST(:bucket AS BIGINT) AS i, sum(c.count), sum(c.sum), min(c.min), "
+                        "max(c.max), max(c.bucket_us), count(*) FROM (SELECT bucket_us, count, "
+                        "sum, min, max FROM rollups WHERE sensor_ref = :r AND slot = :s "
+                        "AND width_s = :w AND bucket_us >= :a AND bucket_us < :b "
+                        "ORDER BY bucket_us LIMIT :n) AS c GROUP BY i ORDER BY i"
                     ),
-                    {"r": ref, "s": slot, "w": width_s, "a": a, "b": b, "n": _CHUNK},
+                    {
+                        "r": ref,
+                        "s": slot,
+                        "w": width_s,
+                        "a": a,
+                        "b": b,
+                        "n": _CHUNK,
+                        "since": since,
+                        "origin": origin,
+                        "bucket": bucket,
+                    },
                 )
             ).all()
-            for bucket_us, n, total, low, high in rows:
-                index = (max(bucket_us, since) - origin) // bucket
+            read = 0
+            for index, n, total, low, high, _, rows_in in rows:
+                read += int(rows_in)
                 if index < first:
                     continue  # in an earlier page
                 if index not in buckets and len(buckets) == limit:
                     return buckets, False  # the page is full; the buckets in it are whole
-                add_to(buckets, index, n, total, low, high)
-            if len(rows) < _CHUNK:
+                add_to(buckets, int(index), int(n), float(total), float(low), float(high))
+            if read < _CHUNK:
                 break
-            a = int(rows[-1][0]) + 1
+            a = int(rows[-1][5]) + 1
     return buckets, True
 
 
