@@ -6,9 +6,10 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from beamwarden.protocol import Reading
-from beamwarden.server.records import BatchOutcome, ReadingBatch, ReadingFilter
+from beamwarden.server.records import BatchOutcome, ReadingBatch, ReadingFilter, StreamCuts
 from beamwarden.server.store import SqlStore
 from beamwarden.server.store.partitions import DAY_US, day_partitions, partition_name
+from beamwarden.server.store.stream_retention import StreamRetentionStore
 
 #: 2027-01-15T00:00:00Z, a day's start, in epoch microseconds
 DAY0 = 1_800_000_000_000_000 - 1_800_000_000_000_000 % DAY_US
@@ -61,15 +62,19 @@ async def test_retention_forgets_only_what_is_older_than_the_cutoff(store: SqlSt
     await store.ensure_partitions(DAY0, days_behind=3, days_ahead=1)
     times = [DAY0 - 3 * DAY_US + H, DAY0 - 2 * DAY_US + H, DAY0 - DAY_US + H, DAY0 + H, 5]
     assert await store.write_readings(batch(times, 1)) == [BatchOutcome(5, 0)]
-    gone = await store.delete_readings_before(DAY0 - DAY_US)
+    forget = StreamRetentionStore(store.engine)
+    ((stream,),) = [await forget.streams()]
+    report = await forget.apply({stream.ref: StreamCuts(raw_us=DAY0 - DAY_US)})
     left = sorted(r.ts_us for r in await store.list_readings(ReadingFilter(), 100, None))
     assert left == [DAY0 - DAY_US + H, DAY0 + H]
     if store.dialect == "postgresql":
-        assert gone == 2 + 1  # two day partitions dropped, one row of the default partition
+        # two day partitions dropped, one row of the default partition
+        assert (report.partitions, report.raw_rows) == (2, 1)
         async with store.engine.connect() as conn:
             assert partition_name(DAY0 - 2 * DAY_US) not in await day_partitions(conn)
     else:
-        assert gone == 3
+        assert (report.partitions, report.raw_rows) == (0, 3)
+    assert await forget.cuts([stream.ref]) == {stream.ref: StreamCuts(raw_us=DAY0 - DAY_US)}
     # the forgotten readings' ids stay known: a resend is a duplicate, not a new reading (its
     # payload can no longer be compared, so it is also listed as a conflict, and logged)
     (again,) = await store.write_readings(batch(times[:1], 1))

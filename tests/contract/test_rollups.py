@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import text
 
 from beamwarden.protocol import Reading
-from beamwarden.server.records import ReadingBatch, SeriesQuery
+from beamwarden.server.records import ReadingBatch, SeriesQuery, StreamCuts
 from beamwarden.server.store import SqlStore
 from beamwarden.server.store.rollups import HOUR_US, MINUTE_US, SETTLE_US
+from beamwarden.server.store.stream_retention import StreamRetentionStore
 
 #: 2027-01-15T08:00:00Z, an hour's start
 T0 = 1_800_000_000_000_000 - 1_800_000_000_000_000 % HOUR_US
@@ -193,7 +194,11 @@ async def test_old_minute_rollups_are_forgotten_and_hours_kept(store: SqlStore) 
     await store.create_node("node-1", "pi-log", T0)
     await store.write_readings(readings([T0 + 5 * S, T0 + HOUR_US + 5 * S], 1))
     await store.roll_up(T0 + 2 * HOUR_US + SETTLE_US)
-    assert await store.delete_rollups_before(60, T0 + HOUR_US) == 2  # both slots of minute one
+    forget = StreamRetentionStore(store.engine)
+    ((ref, _),) = [(s.ref, s) for s in await forget.streams()]
+    report = await forget.apply({ref: StreamCuts(minute_us=T0 + HOUR_US)})
+    assert report.minute_rows == 2  # both slots of minute one
+    assert (await forget.apply({ref: StreamCuts(minute_us=T0 + HOUR_US)})).minute_rows == 0
     async with store.engine.connect() as conn:
         left = (
             await conn.execute(text("SELECT width_s, bucket_us FROM rollups WHERE slot = 0"))

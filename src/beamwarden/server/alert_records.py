@@ -90,6 +90,8 @@ class SensorInfo:
     sensor_type: str
     fields: tuple[str, ...]
     last_ts_us: int | None
+    #: every slot column is taken: its further numeric fields live only in the payload
+    overflow: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from beamwarden.server.api import (
     series,
     telemetry,
 )
+from beamwarden.server.api import retention as retention_routes
 from beamwarden.server.api.alerts import Alerting
 from beamwarden.server.api.errors import install_error_handlers
 from beamwarden.server.api.middleware import RequestContext
@@ -71,12 +72,14 @@ from beamwarden.server.services.retention import (
     reading_keys_job,
     replica_holder,
 )
+from beamwarden.server.services.stream_retention import StreamRetentionService
 from beamwarden.server.services.users import UserConfig
 from beamwarden.server.settings import ServerSettings, load_settings
 from beamwarden.server.store import SqlStore, StoreConfig, open_store, upgrade
 from beamwarden.server.store.alerts import AlertStore
 from beamwarden.server.store.devices import DeviceSqlStore
 from beamwarden.server.store.retention import SqlRetention
+from beamwarden.server.store.stream_retention import StreamRetentionStore
 from beamwarden.server.store.users import UserSqlStore
 
 log = logging.getLogger("beamwarden.server")
@@ -138,7 +141,11 @@ async def wait_for_database(settings: ServerSettings) -> None:
 
 
 def _leased_jobs(
-    services: Services, store: SqlStore, presence: Presence, settings: ServerSettings
+    services: Services,
+    store: SqlStore,
+    presence: Presence,
+    settings: ServerSettings,
+    retention: StreamRetentionService,
 ) -> list[LeasedJob]:
     """The periodic jobs that run once per fleet, each in the replica holding its lease."""
     leases = LeaseService(presence, services.clock, ServerLogRecorder())
@@ -167,7 +174,7 @@ def _leased_jobs(
         LeasedJob(leases, RETENTION_LEASE, holder, sweeper.sweep, every),
         LeasedJob(leases, READING_KEYS_LEASE, holder, prune_job, every),
         LeasedJob(
-            leases, "sweeper:readings", holder, _readings_upkeep(store, services, settings), every
+            leases, "sweeper:readings", holder, _readings_upkeep(store, services, retention), every
         ),
         LeasedJob(
             leases,
@@ -199,22 +206,37 @@ ROLLUP_BATCH = 2000
 ROLLUP_STEPS = 50
 
 
-def _readings_upkeep(store: SqlStore, services: Services, settings: ServerSettings) -> Job:
-    """PostgreSQL's day partitions of readings, a week ahead; retention of readings (if set)
-    and of 1-minute rollups (1-hour rollups are kept)."""
+def _readings_upkeep(store: SqlStore, services: Services, retention: StreamRetentionService) -> Job:
+    """PostgreSQL's day partitions of readings, a week ahead; then per-stream retention of raw
+    readings and rollups (services/stream_retention.py)."""
 
     async def job(still_held: StillHeld) -> int:
         now = to_us(services.clock.now())
         done = len(await store.ensure_partitions(now, days_behind=1, days_ahead=7))
-        if settings.readings_retention_days > 0:
-            cutoff = now - int(settings.readings_retention_days * 86_400_000_000)
-            done += await store.delete_readings_before(cutoff)
-        if settings.rollup_minute_retention_days > 0:
-            cutoff = now - int(settings.rollup_minute_retention_days * 86_400_000_000)
-            done += await store.delete_rollups_before(60, cutoff)
-        return done
+        report = await retention.sweep()
+        if report.partitions or report.raw_rows or report.minute_rows or report.hour_rows:
+            log.info(
+                "retention: %d partitions, %d readings, %d minute and %d hour rollups forgotten",
+                report.partitions,
+                report.raw_rows,
+                report.minute_rows,
+                report.hour_rows,
+            )
+        return done + report.partitions + report.raw_rows + report.minute_rows + report.hour_rows
 
     return job
+
+
+def build_retention(
+    settings: ServerSettings, services: Services, store: SqlStore
+) -> StreamRetentionService:
+    """Per-stream retention on its store (issue 7)."""
+    return StreamRetentionService(
+        StreamRetentionStore(store.engine, settings.db_query_timeout_s),
+        services.clock,
+        services.activity,
+        settings.retention_policy(),
+    )
 
 
 def build_alerting(
@@ -324,7 +346,9 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
         obs = _open_obs(settings, obs_registry)
         app.state.obs = obs
         services.committer.start()
-        jobs = _leased_jobs(services, store, presence, settings)
+        app.state.retention = build_retention(settings, services, store)
+        await app.state.retention.start()
+        jobs = _leased_jobs(services, store, presence, settings, app.state.retention)
         app.state.jobs = {job.name: job for job in jobs}
         background = [
             asyncio.create_task(
@@ -382,7 +406,7 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (readings, series, nodes, telemetry, events, leases, health, metrics, devices):
         app.include_router(module.router)
-    for module in (alert_routes, checkin_routes):
+    for module in (alert_routes, checkin_routes, retention_routes):
         app.include_router(module.router)
     app.mount("/obs", GuardedObs(), name="obs")
     if settings.dashboard:

@@ -48,7 +48,7 @@ from beamwarden.obs.cli import app as obs_app
 from beamwarden.protocol import NodeStatus, Scope, is_ident
 from beamwarden.protocol.vocabulary import FIELD_NAME_RE
 from beamwarden.server.app import create_app, service_config, store_config
-from beamwarden.server.cli_alerts import alerts_app, checkins_app, geiger_app
+from beamwarden.server.cli_alerts import alerts_app, checkins_app, geiger_app, retention_app
 from beamwarden.server.cli_devices import bridge, devices_app
 from beamwarden.server.demo import runner
 from beamwarden.server.demo.agents import Cycle
@@ -120,6 +120,7 @@ app.command("bridge")(bridge)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(checkins_app, name="checkins")
 app.add_typer(geiger_app, name="geiger")
+app.add_typer(retention_app, name="retention")
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -1,4 +1,5 @@
-"""Room: server (wiring). The CLI of issue 7: ``beamwarden alerts``, ``checkins``, ``geiger``.
+"""Room: server (wiring). The CLI of issue 7: ``beamwarden alerts``, ``checkins``, ``geiger``,
+``retention``.
 
 Mounted by :mod:`beamwarden.server.cli` (``app.add_typer``). Like the rest of the CLI it opens the
 database, builds the services (here with the alert adapters, :func:`app.build_alerting`), does
@@ -18,9 +19,10 @@ import typer
 
 from beamwarden.fleet.alerts import RuleError, parse_rules
 from beamwarden.server.api.alerts import summarise_geiger
-from beamwarden.server.app import build_alerting
+from beamwarden.server.app import build_alerting, build_retention
 from beamwarden.server.services.alerts import FiringAlert
 from beamwarden.server.services.queries import parse_bucket
+from beamwarden.server.services.stream_retention import StreamStatus
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -39,21 +41,25 @@ def _cli() -> ModuleType:
 
 @alerts_app.command("check")
 def alerts_check(
+    ctx: typer.Context,
     file: Annotated[
         Path, typer.Argument(help="A TOML file of rules.", exists=True, dir_okay=False)
     ],
 ) -> None:
-    """Validate a rules file; name the rule and key at fault."""
+    """Validate a rules file; name the rule and key at fault (a ``notify`` channel must be one
+    of the server's ``notify_urls``: pass the server's ``--config``)."""
     cli = _cli()
+    channels = cli.settings_of(ctx).notify_urls
     try:
         doc = tomllib.loads(file.read_text(encoding="utf-8"))
-        ruleset = parse_rules(doc)
+        ruleset = parse_rules(doc, channels)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RuleError) as exc:
         cli.fail(f"{file}: {exc}")
-    table = cli.new_table("rule", "kind", "severity", "for", "repeat")
+    table = cli.new_table("rule", "kind", "severity", "for", "repeat", "notify")
     for rule in ruleset.rules:
         repeat = "" if rule.repeat is None else f"{rule.repeat:g} s"
-        table.add_row(rule.name, rule.kind, rule.severity, f"{rule.for_:g} s", repeat)
+        notify = ", ".join(rule.notify) or "(all)"
+        table.add_row(rule.name, rule.kind, rule.severity, f"{rule.for_:g} s", repeat, notify)
     cli.show(table)
     cli.stderr.print(
         f"{file}: {len(ruleset.rules)} rules, {len(ruleset.silences)} silences, "
@@ -180,3 +186,109 @@ def geiger_summary(
 
 
 __all__ = ["alerts_app", "checkins_app", "geiger_app"]
+
+
+# --- retention ---------------------------------------------------------------------------------
+
+retention_app = typer.Typer(
+    help="Per-stream retention of readings and rollups.", no_args_is_help=True
+)
+
+
+@retention_app.command("show")
+def retention_show(
+    ctx: typer.Context,
+    node: Annotated[str | None, typer.Option(help="List this node's streams.")] = None,
+    sensor: Annotated[
+        str | None, typer.Option(help="List the streams with this sensor id.")
+    ] = None,
+) -> None:
+    """The retention policy in force; with --node or --sensor, those streams' retention and what
+    has been forgotten."""
+    cli = _cli()
+    settings = cli.settings_of(ctx)
+
+    async def work() -> tuple[Any, str, list[StreamStatus]]:
+        async with cli.open_services(settings) as services:
+            retention = build_retention(settings, services, services.store)
+            policy, source = await retention.current()
+            streams = (
+                [] if node is None and sensor is None else await retention.streams(node, sensor)
+            )
+            return policy, source, streams
+
+    policy, source, streams = cli.run(work())
+    cli.stderr.print(
+        f"retention ({source}): raw {_days(policy.raw_days)}, 1-minute rollups "
+        f"{_days(policy.minute_days)}, 1-hour rollups {_days(policy.hour_days)}"
+    )
+    table = cli.new_table("override", "matches", "raw", "minutes", "hours")
+    for i, o in enumerate(policy.overrides):
+        matches = ", ".join(
+            f"{key}={'|'.join(values)}"
+            for key, values in (
+                ("node", o.node),
+                ("sensor_type", o.sensor_type),
+                ("sensor_id", o.sensor_id),
+            )
+            if values
+        )
+        table.add_row(
+            str(i), matches, *(_days(d) for d in (o.raw_days, o.minute_days, o.hour_days))
+        )
+    if policy.overrides:
+        cli.show(table)
+    if streams:
+        table = cli.new_table(
+            "node", "sensor", "type", "raw", "minutes", "hours", "raw gone before"
+        )
+        for s in streams:
+            gone = "" if s.raw_gone_before is None else cli.iso(s.raw_gone_before)
+            r = s.retention
+            table.add_row(
+                s.stream.node_id or "(fleet-wide)",
+                s.stream.sensor_id,
+                s.stream.sensor_type,
+                _days(r.raw_days),
+                _days(r.minute_days),
+                _days(r.hour_days),
+                gone,
+            )
+        cli.show(table)
+
+
+@retention_app.command("set")
+def retention_set(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A TOML file: raw_days, minute_days, hour_days and [[overrides]].",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+) -> None:
+    """Replace the retention policy (like PUT /api/retention); keys the file leaves out take the
+    settings' values (pass the server's --config)."""
+    cli = _cli()
+    settings = cli.settings_of(ctx)
+    try:
+        doc = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        cli.fail(f"{file}: {exc}")
+
+    async def work() -> int:
+        async with cli.open_services(settings) as services:
+            retention = build_retention(settings, services, services.store)
+            policy = await retention.replace(doc, "cli")
+            return len(policy.overrides)
+
+    overrides = cli.run(work())
+    cli.stderr.print(f"retention policy replaced from {file} ({overrides} overrides)")
+
+
+def _days(days: float | None) -> str:
+    if days is None:
+        return ""
+    return "kept" if days == 0 else f"{days:g} d"

@@ -298,3 +298,38 @@ class EventFilter:
     kind: str | None = None
     since_us: int | None = None
     until_us: int | None = None
+
+
+# --- per-stream retention (issue 7) --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRow:
+    """One stream (a sensor of a node) as retention sees it; ``node_id`` is ``""`` for a
+    fleet-wide sensor id."""
+
+    ref: int
+    node_id: str
+    sensor_type: str
+    sensor_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCuts:
+    """Forget a stream's raw readings, 1-minute and 1-hour rollups before these times (``None``:
+    keep them)."""
+
+    raw_us: int | None = None
+    minute_us: int | None = None
+    hour_us: int | None = None
+
+
+@dataclass(slots=True)
+class RetentionReport:
+    """What one retention sweep forgot."""
+
+    partitions: int = 0
+    raw_rows: int = 0
+    minute_rows: int = 0
+    hour_rows: int = 0
+    streams: int = 0

@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from beamwarden.fleet.retention import RetentionOverride, RetentionPolicy
+
 MiB = 1024 * 1024
 
 
@@ -106,11 +108,19 @@ class ServerSettings(BaseSettings):
     """How often the minutes that readings commits marked are summarised into 1-minute and 1-hour
     rollups (one replica does it: lease ``rollups``). Series over two hours and more read them;
     marked minutes are computed from the raw readings meanwhile, so answers are never stale."""
+    readings_retention_days: float = Field(30, ge=0)
+    """Raw readings older than this are forgotten (0: kept forever); series over older ranges are
+    answered from the rollups. The default of every stream: ``retention_overrides`` changes it
+    per stream (docs/analytics.md, "Retention"). PostgreSQL drops whole day partitions."""
     rollup_minute_retention_days: float = Field(365, ge=0)
-    """1-minute rollups older than this are forgotten (0: kept); 1-hour rollups are kept."""
-    readings_retention_days: float = Field(0, ge=0)
-    """Raw readings older than this are forgotten (0, the default: kept forever, until rollups keep
-    the history: issue 7). PostgreSQL drops whole day partitions; SQLite deletes rows."""
+    """1-minute rollups older than this are forgotten (0: kept); the default of every stream."""
+    rollup_hour_retention_days: float = Field(0, ge=0)
+    """1-hour rollups older than this are forgotten (0, the default: kept forever)."""
+    retention_overrides: list[RetentionOverride] = Field(default_factory=list)
+    """Per-stream retention, in order, the first match deciding each retention: in TOML
+    ``[[retention_overrides]]`` with ``node``, ``sensor_type`` and/or ``sensor_id`` (a string or a
+    list) and any of ``raw_days``, ``minute_days``, ``hour_days``; in the environment, JSON.
+    Imported at start when changed; ``PUT /api/retention`` replaces the policy after that."""
     retention_sweep_s: float = Field(3600.0, gt=0)
     """How often the retention sweeper (and the pruning of expired opaque reading ids) runs. With
     several replicas it runs in the one holding the lease ``sweeper:retention``
@@ -231,6 +241,15 @@ class ServerSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+
+    def retention_policy(self) -> RetentionPolicy:
+        """The retention policy these settings describe."""
+        return RetentionPolicy(
+            raw_days=self.readings_retention_days,
+            minute_days=self.rollup_minute_retention_days,
+            hour_days=self.rollup_hour_retention_days,
+            overrides=tuple(self.retention_overrides),
+        )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerSettings:

@@ -95,6 +95,7 @@ class _Instance:
                 self.sensor_id,
                 self.field,
                 detail,
+                self.rule.notify,
             )
         )
 

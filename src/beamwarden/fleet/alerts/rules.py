@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -146,6 +146,8 @@ class _RuleBase(BaseModel):
     for_: Duration = Field(default=0.0, alias="for")
     #: remind this often while firing (``None``: notify once)
     repeat: Duration | None = None
+    #: the notification channels (names of ``notify_urls``) this rule notifies; empty: every one
+    notify: Names = ()
 
     @field_validator("repeat")
     @classmethod
@@ -380,11 +382,12 @@ def _entries(doc: Mapping[str, Any], key: str) -> Sequence[Any]:
     return value
 
 
-def parse_rules(doc: Mapping[str, Any]) -> RuleSet:
+def parse_rules(doc: Mapping[str, Any], channels: Collection[str] | None = None) -> RuleSet:
     """A rules document (``tomllib.load`` output, or JSON) → a :class:`RuleSet`.
 
     Raises :class:`RuleError` naming the rule and key: ``rule 'attic-too-warm' (rules[2]): above:
-    Input should be a valid number``. Rule names must be unique.
+    Input should be a valid number``. Rule names must be unique. With ``channels`` (the names of
+    the configured notification channels), a rule's ``notify`` may only name those.
     """
     unknown = sorted(set(doc) - {"rules", "silences", "maintenance"})
     if unknown:
@@ -402,6 +405,14 @@ def parse_rules(doc: Mapping[str, Any]) -> RuleSet:
             raise RuleError(f"{label}: {_describe(error, skip=1)}") from None
         if rule.name in seen:
             raise RuleError(f"{label}: name: another rule is already called {rule.name!r}")
+        if channels is not None:
+            unknown = [c for c in rule.notify if c not in channels]
+            if unknown:
+                known = ", ".join(sorted(channels)) or "none"
+                raise RuleError(
+                    f"{label}: notify: no notification channel {unknown[0]!r} "
+                    f"(configured in notify_urls: {known})"
+                )
         seen.add(rule.name)
         rules.append(rule)
     silences = tuple(_parse_each(doc, "silences", Silence))

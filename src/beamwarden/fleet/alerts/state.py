@@ -123,3 +123,5 @@ class Transition:
     field: str | None = None
     #: words for the template: "offline", "stale for 1800 s", "rising 2.5/min" …
     detail: str = ""
+    #: the channels to notify (the rule's ``notify``); empty: every channel
+    notify: tuple[str, ...] = ()

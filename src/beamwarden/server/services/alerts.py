@@ -111,6 +111,7 @@ class AlertStorePort(Protocol):
         since_ts_us: int,
         after_received_us: int,
         until_received_us: int,
+        extra_fields: frozenset[str] = frozenset(),
     ) -> list[Sample]: ...
 
     async def latest_metrics(self) -> dict[str, dict[str, float]]: ...
@@ -225,7 +226,7 @@ class AlertService:
             return
         try:
             doc = tomllib.loads(raw.decode("utf-8"))
-            parse_rules(doc)
+            parse_rules(doc, self.notifications.channels())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, RuleError) as exc:
             raise InvalidRequest(f"alert rules file {path}: {exc}", code="invalid_rules") from exc
         now = self._clock.now()
@@ -286,7 +287,7 @@ class AlertService:
     async def replace_rules(self, doc: dict[str, Any], actor: str) -> RuleSet:
         """Validate and store a new rules document. Raises InvalidRequest naming rule and key."""
         try:
-            ruleset = parse_rules(doc)
+            ruleset = parse_rules(doc, self.notifications.channels())
         except RuleError as exc:
             raise InvalidRequest(str(exc), code="invalid_rules") from None
         now = self._clock.now()
@@ -426,7 +427,11 @@ class AlertService:
             after = page[-1].row.node_id
 
     def _streams(
-        self, sensors: list[SensorInfo], samples: list[Sample], infos: dict[str, NodeInfo]
+        self,
+        sensors: list[SensorInfo],
+        samples: list[Sample],
+        infos: dict[str, NodeInfo],
+        wanted: frozenset[str] = frozenset(),
     ) -> tuple[list[StreamInput], bool]:
         by_stream: dict[tuple[int, str], list[tuple[datetime, float]]] = {}
         for sample in samples:
@@ -439,7 +444,13 @@ class AlertService:
             node = infos.get(sensor.node_id)
             if node is None:
                 continue  # revoked, or a fleet-wide sensor never heard
-            for name in sensor.fields:
+            names = list(sensor.fields)
+            if sensor.overflow:  # fields beyond the slots: those it was seen sending
+                for name in sorted(wanted.difference(names)):
+                    key = f"{sensor.node_id}/{sensor.sensor_id}/{name}"
+                    if (sensor.ref, name) in by_stream or key in self._cadences:
+                        names.append(name)
+            for name in names:
                 key = f"{sensor.node_id}/{sensor.sensor_id}/{name}"
                 cadence = self._cadences.get(key, StreamCadence())
                 got = by_stream.get((sensor.ref, name), [])
@@ -478,12 +489,14 @@ class AlertService:
         rows = await self._store.list_silences(now_us)
         silences = [*ruleset.silences, *(_silence(r) for r in rows)]
         sensors = await self._store.sensors()
+        # fields rules name: a sensor with all slots taken has them only in the payload
+        wanted = frozenset(f for r in ruleset.rules if (f := getattr(r, "field", None)))
         samples: list[Sample] = []
         if until_us > after_us:
             since_ts = after_us - int(self.config.late_s * 1_000_000)
-            samples = await self._store.new_samples(sensors, since_ts, after_us, until_us)
+            samples = await self._store.new_samples(sensors, since_ts, after_us, until_us, wanted)
         infos, node_inputs = await self._nodes()
-        streams, cadences_changed = self._streams(sensors, samples, infos)
+        streams, cadences_changed = self._streams(sensors, samples, infos, wanted)
         inputs = Inputs(streams, node_inputs, silences, ruleset.maintenance)
         rules: list[StreamRule | NodeRule] = list(ruleset.rules)
         states, transitions = evaluate_all(rules, self._states, inputs, now)

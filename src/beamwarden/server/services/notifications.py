@@ -181,7 +181,10 @@ class NotificationService:
         return self._sender.channels()
 
     def messages(self, transitions: Sequence[Transition], now: datetime) -> list[NewNotification]:
-        """The outbox rows for the unsilenced transitions: one per transition and channel."""
+        """The outbox rows for the unsilenced transitions: one per transition and channel it
+        goes to (the rule's ``notify``, else every channel). A channel a rule names but that is
+        no longer configured still gets its row, which :meth:`deliver_due` marks failed with the
+        reason: nothing is dropped silently."""
         out: list[NewNotification] = []
         channels = self._sender.channels()
         for t in transitions:
@@ -190,7 +193,7 @@ class NotificationService:
             fields = template_fields(t, self.config.link_base)
             title = render(self.config.title_template, fields)
             body = render(self.config.body_template, fields)
-            for channel in channels:
+            for channel in dict.fromkeys(t.notify) if t.notify else channels:
                 out.append(
                     NewNotification(
                         to_us(now), channel, t.rule, t.subject, t.kind.value, title, body

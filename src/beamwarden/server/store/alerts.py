@@ -13,6 +13,8 @@ received_us IN (after, until]``.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -311,7 +313,15 @@ class AlertStore:
                 fields = tuple(sorted(slots, key=slots.__getitem__))
                 node_id = row.owner or (row[6] or "")
                 out.append(
-                    SensorInfo(row.id, node_id, row.sensor_id, row.sensor_type, fields, row.last)
+                    SensorInfo(
+                        row.id,
+                        node_id,
+                        row.sensor_id,
+                        row.sensor_type,
+                        fields,
+                        row.last,
+                        overflow=len(fields) >= SLOTS,
+                    )
                 )
             return out
 
@@ -321,14 +331,58 @@ class AlertStore:
         since_ts_us: int,
         after_received_us: int,
         until_received_us: int,
+        extra_fields: frozenset[str] = frozenset(),
     ) -> list[Sample]:
         """Readings received in ``(after, until]`` stamped at or after ``since_ts_us``, in
-        ``(ts_us, id)`` order, with their slotted numbers by field name."""
+        ``(ts_us, id)`` order, with their slotted numbers by field name.
+
+        A sensor whose eight slots are taken keeps its further numeric fields only in the
+        payload: for such sensors the numbers of ``extra_fields`` (the fields rules name) are
+        read from the payload too (their readings' payloads are fetched and decoded; others'
+        are not)."""
         if not sensor_list:
             return []
         by_ref = {s.ref: s for s in sensor_list}
+        full = {
+            s.ref: tuple(extra_fields.difference(s.fields))
+            for s in sensor_list
+            if s.overflow and extra_fields.difference(s.fields)
+        }
+        out = await self._samples(
+            by_ref,
+            [r for r in by_ref if r not in full],
+            {},
+            since_ts_us,
+            after_received_us,
+            until_received_us,
+        )
+        if full:
+            out += await self._samples(
+                by_ref, list(full), full, since_ts_us, after_received_us, until_received_us
+            )
+            out.sort(key=lambda s: s.ts_us)
+        return out
+
+    async def _samples(
+        self,
+        by_ref: dict[int, SensorInfo],
+        refs: list[int],
+        from_payload: dict[int, tuple[str, ...]],
+        since_ts_us: int,
+        after_received_us: int,
+        until_received_us: int,
+    ) -> list[Sample]:
+        if not refs:
+            return []
+        payload = (_R.payload,) if from_payload else ()
         stmt = (
-            select(_R.sensor_ref, _R.node_ref, _R.ts_us, *(_R[f"v{i}"] for i in range(SLOTS)))
+            select(
+                _R.sensor_ref,
+                _R.node_ref,
+                _R.ts_us,
+                *(_R[f"v{i}"] for i in range(SLOTS)),
+                *payload,
+            )
             .where(
                 _R.sensor_ref.in_(bindparam("refs", expanding=True)),
                 _R.ts_us >= since_ts_us,
@@ -337,7 +391,6 @@ class AlertStore:
             )
             .order_by(_R.ts_us, _R.id)
         )
-        refs = list(by_ref)
         out: list[Sample] = []
         async with self._read() as conn:
             node_names = {
@@ -353,6 +406,8 @@ class AlertStore:
                         for name, v in zip(info.fields, row[3 : 3 + len(info.fields)], strict=False)
                         if v is not None
                     }
+                    if from_payload:
+                        values.update(_numbers(row.payload, from_payload[row.sensor_ref]))
                     out.append(
                         Sample(row.sensor_ref, node_names.get(row.node_ref, ""), row.ts_us, values)
                     )
@@ -448,3 +503,18 @@ def _notification(row: Any) -> NotificationRow:
         sent_us=row.sent_us,
         error=row.error,
     )
+
+
+def _numbers(payload: str, names: tuple[str, ...]) -> dict[str, float]:
+    """The finite numbers (not booleans) of ``names`` in a reading's JSON payload."""
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return {}
+    out = {}
+    if isinstance(doc, dict):
+        for name in names:
+            v = doc.get(name)
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+                out[name] = float(v)
+    return out

@@ -35,6 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .layout import SLOTS
+from .stream_retention import cuts_of
 
 MINUTE_US = 60_000_000
 HOUR_US = 3_600_000_000
@@ -121,7 +122,8 @@ async def roll_up(conn: AsyncConnection, now_us: int, limit: int = 2000) -> int:
         for setting in _NESTED_LOOPS_ONLY:
             await conn.execute(text(f"SET LOCAL {setting}"))
     ripe = now_us - SETTLE_US
-    minutes = await _take(conn, dialect, 60, ripe - MINUTE_US, ripe, limit)
+    taken = await _take(conn, dialect, 60, ripe - MINUTE_US, ripe, limit)
+    minutes = await _kept(conn, taken, "raw_us")
     if minutes:
         await _recompute_minutes(conn, dialect, minutes)
         hours = sorted({(s, m - m % HOUR_US) for s, m in minutes})
@@ -132,10 +134,29 @@ async def roll_up(conn: AsyncConnection, now_us: int, limit: int = 2000) -> int:
             ),
             [{"s": s, "h": h, "now": now_us} for s, h in hours],
         )
-    hours = await _take(conn, dialect, 3600, ripe - HOUR_US, None, limit)
+    hours = await _kept(
+        conn, await _take(conn, dialect, 3600, ripe - HOUR_US, None, limit), "minute_us"
+    )
     if hours:
         await _recompute_hours(conn, dialect, hours)
-    return len(minutes)
+    return len(taken)
+
+
+async def _kept(
+    conn: AsyncConnection, buckets: list[tuple[int, int]], source: str
+) -> list[tuple[int, int]]:
+    """The buckets whose source (``raw_us``: readings; ``minute_us``: minute rollups) retention has
+    not forgotten: a late reading in a forgotten minute must not replace the minute's summary
+    with a summary of itself alone (it goes at the next retention sweep)."""
+    if not buckets:
+        return buckets
+    cuts = await cuts_of(conn, sorted({s for s, _ in buckets}))
+    out = []
+    for s, b in buckets:
+        cut = getattr(cuts[s], source)
+        if cut is None or b >= cut:
+            out.append((s, b))
+    return out
 
 
 async def _take(
@@ -237,7 +258,7 @@ class Agg:
         self.high = max(self.high, high)
 
 
-def _add(
+def add_to(
     buckets: dict[int, Agg], index: int, n: int, total: float, low: float, high: float
 ) -> None:
     agg = buckets.get(index)
@@ -294,7 +315,7 @@ async def rollup_series(
                 {"r": ref, "s": slot, "a": min(hours), "b": max(hours) + HOUR_US},
             ):
                 if b in hours:
-                    _add(buckets, (b - origin) // bucket, n, total, low, high)
+                    add_to(buckets, (b - origin) // bucket, n, total, low, high)
         for b, n, total, low, high in await conn.execute(
             text(
                 "SELECT bucket_us, count, sum, min, max FROM rollups WHERE sensor_ref = :r "
@@ -303,7 +324,7 @@ async def rollup_series(
             {"r": ref, "s": slot, "a": m0, "b": m1},
         ):
             if b not in dirty and b - b % HOUR_US not in hours:
-                _add(buckets, (b - origin) // bucket, n, total, low, high)
+                add_to(buckets, (b - origin) // bucket, n, total, low, high)
     for a, b in _merge(raw):
         for ts, value in await conn.execute(
             text(
@@ -312,7 +333,7 @@ async def rollup_series(
             ),
             {"r": ref, "a": a, "b": b},
         ):
-            _add(buckets, (ts - origin) // bucket, 1, value, value, value)
+            add_to(buckets, (ts - origin) // bucket, 1, value, value, value)
     return buckets
 
 
@@ -325,3 +346,82 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append((a, b))
     return out
+
+
+async def forgotten_series(
+    conn: AsyncConnection,
+    ref: int,
+    slot: int,
+    since: int,
+    start: int,
+    until: int,
+    bucket: int,
+    origin: int,
+    minute_cut: int | None,
+    limit: int,
+) -> tuple[dict[int, Agg], bool]:
+    """The first ``limit`` buckets (index from ``origin``) of ``[start, until)`` where retention
+    has forgotten the raw readings, and whether that is all of them: from the 1-minute rollups,
+    and from the 1-hour rollups where the minutes are gone too (before ``minute_cut``) or the
+    bucket is whole hours. This is the finest data left, so a bucket narrower than a rollup gets
+    the rollup's whole summary in the bucket its start falls in (a rollup that starts before the
+    series' ``since`` counts in its first bucket; one that ends after ``until`` counts whole).
+    ``start`` is where this page starts (``since``, or the bucket after the cursor): a rollup
+    counted in an earlier page is not counted again. Rollups are read in time order, a chunk at
+    a time, only as far as the page needs."""
+    buckets: dict[int, Agg] = {}
+    first = (start - origin) // bucket
+    spans: list[tuple[int, int, int]] = []  # (width_s, from, until), in time order
+    minutes_from = start - start % MINUTE_US
+    if bucket % HOUR_US == 0:
+        spans.append((3600, start - start % HOUR_US, until))
+    else:
+        if minute_cut is not None and minute_cut > minutes_from:
+            spans.append((3600, start - start % HOUR_US, min(until, minute_cut)))
+            minutes_from = minute_cut  # an hour's start: cuts are whole hours
+        if minutes_from < until:
+            spans.append((60, minutes_from, until))
+    for width_s, a, b in spans:
+        while a < b:
+            # a chunk of rollup rows in time order, summed per bucket in SQL (a bucket split
+            # between two chunks is added up here)
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT (CASE WHEN c.bucket_us > :since THEN c.bucket_us "
+                        "ELSE CAST(:since AS BIGINT) END - CAST(:origin AS BIGINT)) "
+                        "/ CAST(:bucket AS BIGINT) AS i, sum(c.count), sum(c.sum), min(c.min), "
+                        "max(c.max), max(c.bucket_us), count(*) FROM (SELECT bucket_us, count, "
+                        "sum, min, max FROM rollups WHERE sensor_ref = :r AND slot = :s "
+                        "AND width_s = :w AND bucket_us >= :a AND bucket_us < :b "
+                        "ORDER BY bucket_us LIMIT :n) AS c GROUP BY i ORDER BY i"
+                    ),
+                    {
+                        "r": ref,
+                        "s": slot,
+                        "w": width_s,
+                        "a": a,
+                        "b": b,
+                        "n": _CHUNK,
+                        "since": since,
+                        "origin": origin,
+                        "bucket": bucket,
+                    },
+                )
+            ).all()
+            read = 0
+            for index, n, total, low, high, _, rows_in in rows:
+                read += int(rows_in)
+                if index < first:
+                    continue  # in an earlier page
+                if index not in buckets and len(buckets) == limit:
+                    return buckets, False  # the page is full; the buckets in it are whole
+                add_to(buckets, int(index), int(n), float(total), float(low), float(high))
+            if read < _CHUNK:
+                break
+            a = int(rows[-1][5]) + 1
+    return buckets, True
+
+
+#: rollup rows read per query where raw readings are gone
+_CHUNK = 5000

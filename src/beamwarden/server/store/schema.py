@@ -380,3 +380,30 @@ rollups = Table(
     Column("last", Double, nullable=False),
     PrimaryKeyConstraint("sensor_ref", "slot", "width_s", "bucket_us", name="pk_rollups"),
 )
+
+# --- per-stream retention (issue 7; migration 0006) ----------------------------------------------
+
+#: What retention has forgotten, per sensor: its raw readings before ``raw_us``, its 1-minute
+#: rollups before ``minute_us``, its 1-hour rollups before ``hour_us`` (``NULL``: nothing yet).
+#: ``sensor_ref`` 0 holds what went for every sensor at once (PostgreSQL's dropped day partitions).
+#: Series read rollups wherever raw readings are gone; the rollup job leaves those minutes alone.
+retention_cuts = Table(
+    "retention_cuts",
+    metadata,
+    Column("sensor_ref", Integer, nullable=False),
+    Column("raw_us", BigInteger),
+    Column("minute_us", BigInteger),
+    Column("hour_us", BigInteger),
+    PrimaryKeyConstraint("sensor_ref", name="pk_retention_cuts"),
+)
+
+#: The retention policy in force (one row, ``name`` "policy"): the document, where it came from,
+#: and the hash of the settings' policy last imported.
+retention_policy = Table(
+    "retention_policy",
+    metadata,
+    Column("name", String(32), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", name="pk_retention_policy"),
+)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from typing import cast as type_cast
 
@@ -73,6 +73,7 @@ from beamwarden.server.records import (
     SensorLatest,
     SeriesQuery,
     SeriesRow,
+    StreamCuts,
     TelemetryQuery,
     TokenRow,
 )
@@ -90,12 +91,22 @@ from .failures import guarded, is_unique_violation
 from .ingest import decode_fields
 from .layout import SLOTS
 from .overview import heartbeat_times, latest_metrics, sensors_latest, telemetry_series
-from .partitions import drop_partitions_before, ensure_partitions
+from .partitions import ensure_partitions
 from .postgres_writer import PostgresReadingWriter
-from .rollups import MINUTE_US, roll_up, rollup_series
-from .schema import events, nodes, reading_keys, readings, sensors, telemetry, tokens
+from .rollups import MINUTE_US, Agg, add_to, forgotten_series, roll_up, rollup_series
+from .schema import (
+    events,
+    nodes,
+    reading_keys,
+    readings,
+    retention_cuts,
+    sensors,
+    telemetry,
+    tokens,
+)
 from .sqlite_writer import SqliteReadingWriter
 from .sqlite_writer_process import SqliteWriterProcess
+from .stream_retention import max_of
 
 __all__ = ["SqlStore", "open_store"]
 
@@ -287,41 +298,6 @@ class SqlStore:
             return []
         async with self._write() as conn:
             return await ensure_partitions(conn, now_us, days_behind, days_ahead)
-
-    async def delete_readings_before(self, cutoff_us: int) -> int:
-        """Retention: forget readings whose time is before ``cutoff_us``.
-
-        PostgreSQL drops the day partitions that end by then (whole days: a reading may outlive
-        the cutoff by up to a day; rows of the default partition are deleted); returns how many
-        partitions and rows went. SQLite deletes row by row, one sensor at a time through the
-        series index, in bounded transactions; returns how many rows."""
-        gone = 0
-        if self.dialect == "postgresql":
-            async with self._write() as conn:
-                gone += len(await drop_partitions_before(conn, cutoff_us))
-            async with self._write() as conn:
-                result = await conn.execute(
-                    text("DELETE FROM readings_default WHERE ts_us < :c"), {"c": cutoff_us}
-                )
-                gone += int(result.rowcount)
-            return gone
-        async with self._read() as conn:
-            refs = [ref for (ref,) in await conn.execute(select(sensors.c.id))]
-        for ref in refs:
-            while True:
-                async with self._write() as conn:
-                    result = await conn.execute(
-                        text(
-                            "DELETE FROM readings WHERE id IN (SELECT id FROM readings "
-                            "WHERE sensor_ref = :r AND ts_us < :c LIMIT 10000)"
-                        ),
-                        {"r": ref, "c": cutoff_us},
-                    )
-                deleted = int(result.rowcount)
-                gone += deleted
-                if deleted < 10_000:
-                    break
-        return gone
 
     # -- readings: reading -------------------------------------------------------------------
 
@@ -567,33 +543,74 @@ class SqlStore:
     async def _series_from_rollups(
         self, conn: AsyncConnection, query: SeriesQuery, owner: str
     ) -> list[SeriesRow] | None:
-        """The series from :mod:`.rollups`, when they fit: buckets of whole minutes, one sensor
-        with the field in a slot, a range of at least :data:`ROLLUP_MIN_SPAN_US` whose buckets
-        all fit on this page. ``None``: compute it from the raw readings instead."""
+        """The series from :mod:`.rollups`, for one sensor with the field in a slot, when
+
+        * retention has forgotten raw readings in the range (``retention_cuts``): whatever the
+          range and the bucket, that part comes from the rollups (:func:`forgotten_series`) —
+          never a hole — and the rest as usual;
+        * or they fit: buckets of whole minutes over a range of at least
+          :data:`ROLLUP_MIN_SPAN_US`, all on this page.
+
+        ``None``: compute it from the raw readings instead."""
         bucket = query.bucket_us
-        if bucket % MINUTE_US or query.until_us - query.since_us < ROLLUP_MIN_SPAN_US:
-            return None
         origin = query.since_us - query.since_us % bucket
         start = query.since_us
         if query.after_bucket_us is not None:
             start = max(start, origin + ((query.after_bucket_us - origin) // bucket + 1) * bucket)
-        if start >= query.until_us or -(-(query.until_us - origin) // bucket) > query.limit:
+        until = query.until_us
+        if start >= until:
             return None
         s = sensors.c
+        own, every = retention_cuts.alias("own"), retention_cuts.alias("every")
         candidates = (
             await conn.execute(
-                select(s.id, s.fields).where(s.owner == owner, s.sensor_id == query.sensor_id)
+                select(s.id, s.fields, own.c.raw_us, own.c.minute_us, every.c.raw_us)
+                .select_from(
+                    sensors.outerjoin(own, own.c.sensor_ref == s.id).outerjoin(
+                        every, every.c.sensor_ref == 0
+                    )
+                )
+                .where(s.owner == owner, s.sensor_id == query.sensor_id)
             )
-        ).all()
+        ).all()  # with what retention forgot (one query: series are the hot read)
         if len(candidates) != 1:
             return None
-        ((ref, fields),) = candidates
+        ((ref, fields, raw_us, minute_us, every_raw_us),) = candidates
         slot = decode_fields(fields).get(query.field)
         if slot is None:
             return None
-        buckets = await rollup_series(conn, ref, slot, start, query.until_us, bucket, origin)
+        cut = StreamCuts(max_of(raw_us, every_raw_us), minute_us)
+        if cut.raw_us is None or start >= cut.raw_us:
+            if (
+                bucket % MINUTE_US
+                or until - query.since_us < ROLLUP_MIN_SPAN_US
+                or -(-(until - origin) // bucket) > query.limit
+            ):
+                return None
+            buckets = await rollup_series(conn, ref, slot, start, until, bucket, origin)
+        else:
+            kept_from = min(until, cut.raw_us)
+            buckets, whole = await forgotten_series(
+                conn,
+                ref,
+                slot,
+                query.since_us,
+                start,
+                kept_from,
+                bucket,
+                origin,
+                cut.minute_us,
+                query.limit,
+            )
+            if whole and kept_from < until:
+                if bucket % MINUTE_US == 0:
+                    rest = await rollup_series(conn, ref, slot, kept_from, until, bucket, origin)
+                else:
+                    rest = await self._raw_buckets(conn, query, owner, kept_from, origin)
+                for index, agg in rest.items():
+                    add_to(buckets, index, agg.count, agg.total, agg.low, agg.high)
         out = []
-        for index in sorted(buckets):
+        for index in sorted(buckets)[: query.limit]:
             agg = buckets[index]
             values: dict[str, float | int | None] = {}
             for name in query.aggregates:
@@ -610,14 +627,28 @@ class SqlStore:
             out.append(SeriesRow(origin + index * bucket, values))
         return out
 
-    async def delete_rollups_before(self, width_s: int, cutoff_us: int) -> int:
-        """Retention of rollups: forget the ``width_s`` buckets that start before ``cutoff_us``."""
-        async with self._write() as conn:
-            result = await conn.execute(
-                text("DELETE FROM rollups WHERE width_s = :w AND bucket_us < :c"),
-                {"w": width_s, "c": cutoff_us},
+    async def _raw_buckets(
+        self, conn: AsyncConnection, query: SeriesQuery, owner: str, since: int, origin: int
+    ) -> dict[int, Agg]:
+        """count, sum, min and max of the buckets from ``since`` on, from the raw readings (the
+        same buckets: they start at multiples of the bucket since the epoch)."""
+        part = replace(
+            query, since_us=since, aggregates=("count", "sum", "min", "max"), after_bucket_us=None
+        )
+        built = await self.series_statement(conn, part, owner)
+        out: dict[int, Agg] = {}
+        if built is None:
+            return out
+        for row in await conn.execute(built.stmt):
+            fields = row[1].split(" ") if built.packed else row[1:]
+            n, total, low, high = fields
+            if n in (None, "N", 0, "0"):
+                continue
+            b = built.origin + int(row[0]) * query.bucket_us
+            out[(b - origin) // query.bucket_us] = Agg(
+                int(n), float(total), float(low), float(high)
             )
-            return int(result.rowcount)
+        return out
 
     async def roll_up(self, now_us: int, limit: int = 2000) -> int:
         """Summarise marked minutes into rollups (see :mod:`.rollups`); how many minutes."""
