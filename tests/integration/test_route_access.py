@@ -67,6 +67,8 @@ API: dict[tuple[str, str], str] = {
     ("POST", "/api/checkins"): "admin",
     ("GET", "/api/checkins"): "read",
     ("DELETE", "/api/checkins/{name}"): "admin",
+    ("GET", "/api/retention"): "read",
+    ("PUT", "/api/retention"): "admin",
     ("GET", "/login"): "public",
     ("POST", "/login"): "login-form",
 }
