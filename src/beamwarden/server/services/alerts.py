@@ -33,7 +33,7 @@ import socket
 import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -225,7 +225,7 @@ class AlertService:
         if isinstance(current, dict) and current.get("file_sha") == digest:
             return
         try:
-            doc = tomllib.loads(raw.decode("utf-8"))
+            doc = plain_document(tomllib.loads(raw.decode("utf-8")))
             parse_rules(doc, self.notifications.channels())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, RuleError) as exc:
             raise InvalidRequest(f"alert rules file {path}: {exc}", code="invalid_rules") from exc
@@ -286,6 +286,7 @@ class AlertService:
 
     async def replace_rules(self, doc: dict[str, Any], actor: str) -> RuleSet:
         """Validate and store a new rules document. Raises InvalidRequest naming rule and key."""
+        doc = plain_document(doc)
         try:
             ruleset = parse_rules(doc, self.notifications.channels())
         except RuleError as exc:
@@ -562,3 +563,16 @@ class AlertService:
                 )
             except StoreUnavailable as exc:  # the state is saved; only the log line is lost
                 log.warning("cannot log alert transition: %s", exc.message)
+
+
+def plain_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """A rules document as JSON can store it: TOML's dates and times (a maintenance window's
+    ``start = 02:00:00``) become ISO text, which the rules' models read back as the same times."""
+    plain: dict[str, Any] = json.loads(json.dumps(doc, default=_iso_text))
+    return plain
+
+
+def _iso_text(value: Any) -> str:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -25,7 +25,7 @@ from starlette.responses import Response
 from beamwarden.fleet.alerts import Scope, Silence, parse_duration
 from beamwarden.server.errors import InvalidRequest, NotFound
 from beamwarden.server.records import from_us
-from beamwarden.server.services.alerts import AlertService
+from beamwarden.server.services.alerts import AlertService, plain_document
 
 from .forms import Level, actor, names_field, page, redirect, text_field
 from .redact import describe, scrub
@@ -169,16 +169,7 @@ def parse_document(text: str) -> dict[str, Any]:
         ) from None
     if not isinstance(doc, dict):
         raise InvalidRequest("the rules document is an object (a table)", code="invalid_rules")
-    # TOML's dates and times become ISO strings: the document is stored as JSON (the rules'
-    # models read those strings back as the same times)
-    plain: dict[str, Any] = json.loads(json.dumps(doc, default=_iso))
-    return plain
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON")
+    return plain_document(doc)
 
 
 @router.post("/alerts/rules")
