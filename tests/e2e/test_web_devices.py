@@ -35,7 +35,8 @@ def test_a_rename_keeps_one_series(browser: Any, live: LiveServer) -> None:
     from playwright.sync_api import expect
 
     async def setup(s: Services) -> str:
-        assert s.users is not None and s.devices is not None
+        assert s.users is not None
+        assert s.devices is not None
         await s.users.add_user("root", PASSWORD, Role.ADMIN)
         _, issued = await s.registry.add_node("gw-kitchen", "mqtt-bridge", relay=True)
         await s.devices.observe([SeenDevice(DEVICE, to_us(s.clock.now()), "gw-kitchen")])
