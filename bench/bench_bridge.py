@@ -138,6 +138,7 @@ async def run(url: str, n: int, latency_n: int, rate: int) -> dict[str, Any]:
         payload = _lines(prefix, n)
         _harness.log(f"publishing {n} messages at {rate}/s from a raw-socket publisher process")
         started = time.perf_counter()
+        cpu_before = time.process_time()  # this process: receive, decode, ingest (not the writer)
         pub = await asyncio.create_subprocess_exec(
             sys.executable, "-c", PUBLISHER, BROKER[0], str(BROKER[1]),
             f"{prefix}/home/bench-gw/BTtoMQTT", str(rate),
@@ -150,6 +151,7 @@ async def run(url: str, n: int, latency_n: int, rate: int) -> dict[str, Any]:
         except TimeoutError as exc:
             _harness.log(f"not all stored: {exc}")
             done = time.perf_counter()
+        cpu_s = time.process_time() - cpu_before
         stats = bridge.relay.stats
         elapsed = done - started
         stored, received = stats.stored, stats.messages  # before the latency run adds to them
@@ -178,6 +180,7 @@ async def run(url: str, n: int, latency_n: int, rate: int) -> dict[str, Any]:
             "messages_per_s": round(stored / elapsed, 1),
             "lost": n - received,
             "publish_s": round(published - started, 3),
+            "bridge_cpu_us_per_message": round(cpu_s / n * 1e6, 1),
             "batches": stats.batches,
             "latency_n": latency_n,
             "latency_p50_ms": round(statistics.median(lat), 1),

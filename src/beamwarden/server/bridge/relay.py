@@ -80,9 +80,36 @@ class BridgeStats:
         return dict(self.__dict__)
 
 
+#: gateway kinds, told apart by topic: govee2mqtt's, and the ``BTtoMQTT``/``LWT`` format that
+#: OpenMQTTGateway and Theengs Gateway share; ``other`` is a topic neither uses
+GATEWAY_KINDS = ("govee2mqtt", "openmqttgateway", "other")
+
+
+def gateway_kind(topic: str) -> str:
+    """The kind of gateway that publishes on ``topic`` (the bridge's prefix stripped)."""
+    if topic.startswith("gv2mqtt/"):
+        return "govee2mqtt"
+    if "/BTtoMQTT" in topic or topic.endswith("/LWT"):
+        return "openmqttgateway"
+    return "other"
+
+
+@dataclass(slots=True, eq=False)
+class KindCounts:
+    """What became of the messages of one kind of gateway (``/metrics`` shows these)."""
+
+    received: int = 0
+    decoded: int = 0  # readings and availability messages decoded
+    stored: int = 0  # readings stored durably (not duplicates)
+    duplicates: int = 0  # copies dropped by the bridge, and ids the store already had
+    retained: int = 0  # retained readings, never stored
+    decode_errors: int = 0
+
+
 @dataclass(slots=True)
 class _Pending:
     gateway: str  # the gateway's node id
+    kind: KindCounts
     device: SeenDevice
     reading: dict[str, Any]
 
@@ -109,6 +136,9 @@ class ReadingRelay:
         self.config = config
         self.node_id = config.name
         self.stats = BridgeStats()
+        #: the same fates by gateway kind (:data:`GATEWAY_KINDS`)
+        self.by_kind: dict[str, KindCounts] = {kind: KindCounts() for kind in GATEWAY_KINDS}
+        self._node_ids: dict[str, str] = {}  # gateway name → its node id (a regex each, else)
         self._recent = RecentReadings(int(config.dedup_window_s * 1_000_000))
         self._buffer: list[_Pending] = []
         self._events: list[_AvailabilityEvent] = []
@@ -135,10 +165,13 @@ class ReadingRelay:
                 stats.ignored += 1
                 return
             topic = topic[len(prefix) :]
+        kind = self.by_kind[gateway_kind(topic)]
+        kind.received += 1
         try:
             decoded = decode_gateway_message(topic, payload, fahrenheit=self.config.fahrenheit)
         except DecodeError as exc:
             stats.decode_errors += 1
+            kind.decode_errors += 1
             if stats.decode_errors <= _LOUD_ERRORS or stats.decode_errors % 1000 == 0:
                 log.warning(
                     "cannot decode a message on %s (%d so far): %s", topic, stats.decode_errors, exc
@@ -147,12 +180,14 @@ class ReadingRelay:
         if decoded is None:
             stats.ignored += 1
             return
+        kind.decoded += 1
         now = self._clock.now()
         if isinstance(decoded, Availability):
             self._availability(decoded, retain, now)
             return
         if retain:
             stats.retained += 1
+            kind.retained += 1
             return
         received_us = to_us(now)
         moment = decoded.device_time or now
@@ -166,13 +201,19 @@ class ReadingRelay:
         rid = self._recent.admit(decoded.device_id, measurement, received_us, ts_us)
         if rid is None:
             stats.duplicates += 1
+            kind.duplicates += 1
             return
         stats.readings += 1
+        source = decoded.source
+        node = self._node_ids.get(source)
+        if node is None:
+            node = self._node_ids[source] = gateway_node_id(source)
         self._buffer.append(
             _Pending(
-                gateway_node_id(decoded.source),
+                node,
+                kind,
                 SeenDevice(
-                    decoded.device_id, received_us, decoded.source, decoded.vendor_id, decoded.model
+                    decoded.device_id, received_us, source, decoded.vendor_id, decoded.model
                 ),
                 {
                     "node_id": self.node_id,
@@ -252,11 +293,11 @@ class ReadingRelay:
         except (StoreUnavailable, Overloaded):
             self._requeue(batch)
             raise
-        by_gateway: dict[str, list[_Pending]] = {}
+        by_gateway: dict[tuple[str, KindCounts], list[_Pending]] = {}
         for p in batch:
-            by_gateway.setdefault(p.gateway, []).append(p)
+            by_gateway.setdefault((p.gateway, p.kind), []).append(p)
         results = await asyncio.gather(
-            *(self._ingest_gateway(g, items) for g, items in by_gateway.items()),
+            *(self._ingest_gateway(g, kind, items) for (g, kind), items in by_gateway.items()),
             return_exceptions=True,
         )
         stored = 0
@@ -284,7 +325,7 @@ class ReadingRelay:
         if excess > 0:
             self._drop_oldest(excess)
 
-    async def _ingest_gateway(self, gateway: str, items: list[_Pending]) -> int:
+    async def _ingest_gateway(self, gateway: str, kind: KindCounts, items: list[_Pending]) -> int:
         if not self._nodes.get(gateway, False):
             self.stats.dropped_refused_gateway += len(items)
             return 0
@@ -313,6 +354,8 @@ class ReadingRelay:
                 stored += outcome.accepted
                 self.stats.stored += outcome.accepted
                 self.stats.store_duplicates += outcome.duplicates
+                kind.stored += outcome.accepted
+                kind.duplicates += outcome.duplicates
                 self.stats.batches += 1
                 break
         return stored

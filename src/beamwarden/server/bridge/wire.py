@@ -185,6 +185,8 @@ class SubscriberProtocol(asyncio.Protocol):
                 if qos:
                     packet_id = data[p] << 8 | data[p + 1]
                     p += 2
+                if p + v5 > stop:
+                    raise BrokerError("malformed PUBLISH: longer than its packet")
                 if v5:
                     props = data[p]
                     p += 1
