@@ -6,7 +6,7 @@ cannot reach or write the database raises :class:`~beamwarden.server.errors.Stor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from beamwarden.protocol import Scope
@@ -113,6 +113,10 @@ class TokenStore(Protocol):
 
 class EventStore(Protocol):
     async def add_event(self, event: NewEvent) -> int: ...
+
+    async def add_events(self, events: Sequence[NewEvent]) -> None:
+        """Several events in one transaction (all or none)."""
+        ...
 
     async def list_events(
         self, flt: EventFilter, limit: int, before_id: int | None
