@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -148,6 +148,13 @@ class ReadingRelay:
         #: (kind, subject) → available (True/False/None); what gateways and devices last said
         self.availability: dict[tuple[AvailabilityKind, str], bool | None] = {}
         self._flush_lock = asyncio.Lock()
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Gateway kind → what became of its messages (``/metrics`` reads this at scrape time)."""
+        return {
+            kind: {f.name: getattr(c, f.name) for f in fields(c)}
+            for kind, c in self.by_kind.items()
+        }
 
     # --- per message (no I/O) ------------------------------------------------------------------
 

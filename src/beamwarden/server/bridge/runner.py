@@ -55,6 +55,7 @@ class MqttBridge:
     ):
         self.config = config
         self.relay = ReadingRelay(services, config)
+        self._metrics = services.metrics
         host = hostname or socket.gethostname()
         self.holder = Holder(f"{config.name}@{host}:{os.getpid()}:{secrets.token_hex(3)}", host)
         self._sleep = sleep or asyncio.sleep
@@ -83,6 +84,7 @@ class MqttBridge:
         """Hold the lease and bridge while holding it, until cancelled; then stop cleanly:
         store what is buffered and release the lease so a standby takes over at once."""
         flusher = asyncio.create_task(self.relay.run(), name="bridge-flusher")
+        unwatch = self._metrics.watch_bridge(self.relay.counts)
         try:
             while True:
                 await self.keeper.step()
@@ -90,6 +92,7 @@ class MqttBridge:
                     self._start()
                 await self._sleep(LEASE_INTERVAL.total_seconds())
         finally:
+            unwatch()
             await self._stop_session()
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
