@@ -338,3 +338,21 @@ async def test_bridge_counters_by_gateway_kind_are_in_metrics(server: Server, pr
         "beamwarden_bridge_decode_errors_total" + g2m: 0,
     }
     assert got['beamwarden_bridge_messages_received_total{kind="other"}'] == 1
+
+
+async def test_a_gateway_revoked_while_the_bridge_runs_is_refused_within_the_cache_time(
+    server: Server, prefix: str
+) -> None:
+    await subscribed(server)
+    reader = await server.user(Scope.READ)
+    topic = "home/omg-rogue/BTtoMQTT/A4C138123456"
+    await publish(prefix, [(topic, omg(20.0))])
+    assert len(await readings(server, reader, KITCHEN, 1)) == 1
+    await server.services.registry.revoke("omg-rogue")
+    server.clock.advance(server.app.state.settings.token_cache_s)  # what the bridge knew expires
+    await publish(prefix, [(topic, omg(21.0)), MARKER])
+    await readings(server, reader, MARKER_ID, 1)
+    await settled(server)
+    got = await readings(server, reader, KITCHEN, 0)
+    assert [r["payload"]["temperature_c"] for r in got] == [20.0]  # nothing after the revocation
+    assert bridge(server).relay.stats.dropped_refused_gateway == 1

@@ -144,7 +144,9 @@ class ReadingRelay:
         self._events: list[_AvailabilityEvent] = []
         self._wake = asyncio.Event()
         self._sleep = sleep or asyncio.sleep
-        self._nodes: dict[str, bool] = {}  # node id → may relay (False: revoked)
+        #: node id → (may relay (False: revoked), when it was read from the store, µs)
+        self._nodes: dict[str, tuple[bool, int]] = {}
+        self._node_recheck_us = int(config.node_recheck_s * 1_000_000)
         #: (kind, subject) → available (True/False/None); what gateways and devices last said
         self.availability: dict[tuple[AvailabilityKind, str], bool | None] = {}
         self._flush_lock = asyncio.Lock()
@@ -333,7 +335,8 @@ class ReadingRelay:
             self._drop_oldest(excess)
 
     async def _ingest_gateway(self, gateway: str, kind: KindCounts, items: list[_Pending]) -> int:
-        if not self._nodes.get(gateway, False):
+        known = self._nodes.get(gateway)
+        if known is None or not known[0]:
             self.stats.dropped_refused_gateway += len(items)
             return 0
         principal = Principal(0, "node", f"bridge:{gateway}", _RELAY, gateway)
@@ -368,14 +371,18 @@ class ReadingRelay:
         return stored
 
     async def _ensure_node(self, node_id: str, role: str) -> None:
-        """Register the bridge or a gateway as a node the first time; refuse a revoked one."""
-        if node_id in self._nodes:
+        """Register the bridge or a gateway as a node the first time; refuse a revoked one.
+        What the store says is trusted ``node_recheck_s``, then read again: revoking a gateway
+        takes effect within that time, while the bridge runs (as a token's revocation does)."""
+        now_us = to_us(self._clock.now())
+        known = self._nodes.get(node_id)
+        if known is not None and now_us - known[1] < self._node_recheck_us:
             return
         store = self._services.store
         row = await store.get_node(node_id)
         if row is None:
             try:
-                await store.create_node(node_id, role, to_us(self._clock.now()))
+                await store.create_node(node_id, role, now_us)
             except AlreadyExists:
                 pass  # created meanwhile (another bridge)
             else:
@@ -386,12 +393,15 @@ class ReadingRelay:
                     actor=f"bridge:{self.node_id}",
                     data={"role": role},
                 )
-            self._nodes[node_id] = True
+            self._nodes[node_id] = (True, now_us)
             return
         allowed = row.revoked_us is None
-        if not allowed:
+        was = None if known is None else known[0]
+        if not allowed and was is not False:
             log.error("node %s is revoked: the bridge stores nothing it relays", node_id)
-        self._nodes[node_id] = allowed
+        elif allowed and was is False:
+            log.warning("node %s is no longer revoked: the bridge stores what it relays", node_id)
+        self._nodes[node_id] = (allowed, now_us)
 
     async def _flush_events(self) -> None:
         events, self._events = self._events, []
