@@ -321,7 +321,11 @@ class Subscription:
         refused = [t for t, c in zip(topics, codes, strict=False) if c >= 0x80]
         if refused or len(codes) != len(topics):
             protocol.abort()
-            raise BrokerError(f"the broker refused the subscription to {', '.join(refused)}")
+            raise BrokerError(
+                f"the broker refused the subscription to {', '.join(refused)}"
+                if refused
+                else f"the broker answered {len(codes)} codes for {len(topics)} subscriptions"
+            )
         return cls(protocol, keepalive)
 
     async def wait_closed(self) -> None:
