@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import secrets
 import statistics
@@ -137,6 +138,8 @@ async def run(url: str, n: int, latency_n: int, rate: int) -> dict[str, Any]:
         *BROKER, topics=(f"{prefix}/#",), strip_prefix=f"{prefix}/", name="bench-bridge"
     )
     bridge = MqttBridge(services, config)
+    gc.collect()  # what start-up made is frozen, as beamwarden serve and bridge do (gc_freeze)
+    gc.freeze()
     task = asyncio.create_task(bridge.run())
     try:
         await asyncio.wait_for(bridge.subscribed.wait(), 15)
