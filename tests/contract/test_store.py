@@ -301,6 +301,20 @@ async def test_revoke_node_tokens_counts_live_tokens_only(store: SqlStore) -> No
 # -- events -------------------------------------------------------------------------------------
 
 
+async def test_several_events_are_added_in_one_call(store: SqlStore) -> None:
+    await store.add_events([])  # nothing to write is not an error
+    await store.add_events(
+        [
+            NewEvent(BASE, "device_discovered", f"device {i}", actor="bridge:gw", data={"i": i})
+            for i in range(3)
+        ]
+    )
+    got = await store.list_events(EventFilter(), 10, None)
+    assert [(e.message, e.actor, e.data) for e in got] == [
+        (f"device {i}", "bridge:gw", {"i": i}) for i in (2, 1, 0)
+    ]
+
+
 async def test_events_newest_first_with_paging_and_filters(store: SqlStore) -> None:
     ids = []
     for i in range(6):

@@ -292,3 +292,67 @@ async def test_a_gateway_last_will_is_an_availability_event_on_change(
         ("omg1", False),
         ("govee2mqtt", False),
     ]
+
+
+def _samples(text: str, prefix: str) -> dict[str, float]:
+    """``name{labels}`` → value of the exposition lines starting with ``prefix``."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+async def test_bridge_counters_by_gateway_kind_are_in_metrics(server: Server, prefix: str) -> None:
+    await subscribed(server)
+    reader = await server.user(Scope.READ)
+    await publish(
+        prefix,
+        [
+            ("home/omg-a/BTtoMQTT/A4C138123456", omg(21.0)),
+            ("home/omg-b/BTtoMQTT/A4C138123456", omg(21.0, rssi=-90)),  # the same advertisement
+            ("home/omg-a/BTtoMQTT/A4C138123456", "{not json"),
+            ("gv2mqtt/sensor/sensor-1F80A4C138ABCDEF-sensortemperature/state", "19.25"),
+            ("somebody/else", "not for us"),
+            MARKER,
+        ],
+    )
+    await readings(server, reader, MARKER_ID, 1)
+    await settled(server)
+    text = (await server.client.get("/metrics")).text
+    got = _samples(text, "beamwarden_bridge_")
+    omg_kind, g2m = '{kind="openmqttgateway"}', '{kind="govee2mqtt"}'
+    assert {k: v for k, v in got.items() if k.endswith(("_total" + omg_kind, "_total" + g2m))} == {
+        "beamwarden_bridge_messages_received_total" + omg_kind: 4,  # with the marker
+        "beamwarden_bridge_messages_decoded_total" + omg_kind: 3,
+        "beamwarden_bridge_readings_stored_total" + omg_kind: 2,
+        "beamwarden_bridge_readings_duplicate_total" + omg_kind: 1,
+        "beamwarden_bridge_retained_skipped_total" + omg_kind: 0,
+        "beamwarden_bridge_decode_errors_total" + omg_kind: 1,
+        "beamwarden_bridge_messages_received_total" + g2m: 1,
+        "beamwarden_bridge_messages_decoded_total" + g2m: 1,
+        "beamwarden_bridge_readings_stored_total" + g2m: 1,
+        "beamwarden_bridge_readings_duplicate_total" + g2m: 0,
+        "beamwarden_bridge_retained_skipped_total" + g2m: 0,
+        "beamwarden_bridge_decode_errors_total" + g2m: 0,
+    }
+    assert got['beamwarden_bridge_messages_received_total{kind="other"}'] == 1
+
+
+async def test_a_gateway_revoked_while_the_bridge_runs_is_refused_within_the_cache_time(
+    server: Server, prefix: str
+) -> None:
+    await subscribed(server)
+    reader = await server.user(Scope.READ)
+    topic = "home/omg-rogue/BTtoMQTT/A4C138123456"
+    await publish(prefix, [(topic, omg(20.0))])
+    assert len(await readings(server, reader, KITCHEN, 1)) == 1
+    await server.services.registry.revoke("omg-rogue")
+    server.clock.advance(server.app.state.settings.token_cache_s)  # what the bridge knew expires
+    await publish(prefix, [(topic, omg(21.0)), MARKER])
+    await readings(server, reader, MARKER_ID, 1)
+    await settled(server)
+    got = await readings(server, reader, KITCHEN, 0)
+    assert [r["payload"]["temperature_c"] for r in got] == [20.0]  # nothing after the revocation
+    assert bridge(server).relay.stats.dropped_refused_gateway == 1

@@ -36,6 +36,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
+import msgspec
+
 from beamwarden.protocol import SensorType
 
 from .errors import DecodeError, UnsupportedPayload
@@ -57,6 +59,7 @@ _NUMBER_RE = re.compile(r"-?[0-9]{1,6}(?:\.[0-9]{1,9})?", re.ASCII)
 _BT_TO_MQTT = "BTtoMQTT"
 _LWT = "LWT"
 _ABSOLUTE_ZERO_C = -273.15
+_decode_json = msgspec.json.Decoder().decode
 
 
 class AvailabilityKind(StrEnum):
@@ -171,9 +174,14 @@ def decode_govee2mqtt(
 
 def _json_object(payload: bytes) -> dict[str, object]:
     try:
-        doc = json.loads(payload)
-    except (ValueError, RecursionError):
-        raise DecodeError(f"BTtoMQTT payload is not JSON: {payload[:60]!r}") from None
+        doc = _decode_json(payload)  # msgspec: a third of json.loads's time on bytes
+    except (msgspec.DecodeError, RecursionError):
+        # strict JSON failed: the standard library also reads NaN and 1e999 (Python writers
+        # emit them), which _number then refuses with a clearer message than "not JSON"
+        try:
+            doc = json.loads(payload)
+        except (ValueError, RecursionError):
+            raise DecodeError(f"BTtoMQTT payload is not JSON: {payload[:60]!r}") from None
     if not isinstance(doc, dict):
         raise DecodeError("BTtoMQTT payload is a JSON object")
     return doc
@@ -183,12 +191,16 @@ def _number(doc: dict[str, object], key: str) -> float | None:
     value = doc.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # exact types: JSON gives float or int, and a bool (an int subclass) is not a number
+    if type(value) is float:
+        number = value
+    elif type(value) is int:
+        try:
+            number = float(value)
+        except OverflowError:
+            raise DecodeError(f"{key} is too large") from None
+    else:
         raise DecodeError(f"{key} is a number, not {value!r:.40}")
-    try:
-        number = float(value)
-    except OverflowError:
-        raise DecodeError(f"{key} is too large") from None
     if not math.isfinite(number):
         raise DecodeError(f"{key} is not a finite number")
     return number

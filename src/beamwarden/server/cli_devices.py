@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from types import ModuleType
 from typing import Annotated, Literal
 
 import typer
+import uvloop
 from rich.markup import escape
 
 from beamwarden.server.bridge import BridgeConfig, BridgeConfigError, MqttBridge, bridge_config
@@ -263,6 +265,9 @@ def bridge(ctx: typer.Context) -> None:
         async with open_registry(settings) as services:
             services.committer.start()
             runner = MqttBridge(services, broker)
+            if settings.gc_freeze:  # as serve does: collections then walk only what runs makes
+                gc.collect()
+                gc.freeze()
             task = asyncio.create_task(runner.run(), name="mqtt-bridge")
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -284,6 +289,6 @@ def bridge(ctx: typer.Context) -> None:
             )
 
     try:
-        asyncio.run(work())
+        uvloop.run(work())  # the loop serve runs on
     except ServerError as exc:
         cli.fail(exc.message)

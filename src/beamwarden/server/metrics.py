@@ -6,15 +6,67 @@ One registry per app (so several apps in one process, as in tests, do not collid
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+BridgeCounts = Callable[[], Mapping[str, Mapping[str, int]]]
+"""A bridge's counters now: gateway kind → counter (a key of :data:`BRIDGE_COUNTERS`) → total."""
+
+#: counter key → (metric name, help); each labelled by gateway kind
+BRIDGE_COUNTERS = {
+    "received": ("beamwarden_bridge_messages_received", "MQTT messages the bridge received"),
+    "decoded": (
+        "beamwarden_bridge_messages_decoded",
+        "MQTT messages decoded into a reading or an availability",
+    ),
+    "stored": ("beamwarden_bridge_readings_stored", "Bridged readings stored durably"),
+    "duplicates": (
+        "beamwarden_bridge_readings_duplicate",
+        "Copies of a reading already taken (another gateway, a repeat, or already stored)",
+    ),
+    "retained": (
+        "beamwarden_bridge_retained_skipped",
+        "Retained readings the bridge did not store (never ghost data)",
+    ),
+    "decode_errors": (
+        "beamwarden_bridge_decode_errors",
+        "MQTT messages on a gateway topic that could not be decoded",
+    ),
+}
+
+
+class _BridgeCollector(Collector):
+    """Reads the running bridges' counters at scrape time: nothing is done per message."""
+
+    def __init__(self, sources: list[BridgeCounts]):
+        self._sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        totals: dict[str, dict[str, int]] = {key: {} for key in BRIDGE_COUNTERS}
+        for source in self._sources:
+            for kind, counts in source().items():
+                for key, value in counts.items():
+                    if key in totals:
+                        totals[key][kind] = totals[key].get(kind, 0) + value
+        for key, (name, doc) in BRIDGE_COUNTERS.items():
+            family = CounterMetricFamily(name, doc + ", by gateway kind", labels=["kind"])
+            for kind, value in sorted(totals[key].items()):
+                family.add_metric([kind], value)
+            yield family
 
 
 class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self._bridges: list[BridgeCounts] = []
+        r.register(_BridgeCollector(self._bridges))
         self.http_requests = Counter(
             "beamwarden_http_requests",
             "HTTP requests answered",
@@ -84,3 +136,14 @@ class ServerMetrics:
         self.nodes_by_status = Gauge(
             "beamwarden_nodes", "Nodes by computed status", ["status"], registry=r
         )
+
+    def watch_bridge(self, counts: BridgeCounts) -> Callable[[], None]:
+        """Show a bridge's counters in ``/metrics`` (summed over the bridges watched); returns
+        the function that stops showing them."""
+        self._bridges.append(counts)
+
+        def unwatch() -> None:
+            if counts in self._bridges:
+                self._bridges.remove(counts)
+
+        return unwatch

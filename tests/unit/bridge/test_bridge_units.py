@@ -16,6 +16,7 @@ from beamwarden.protocol.readings import READING_ID_RE
 from beamwarden.sensors import AvailabilityKind
 from beamwarden.server.bridge import BridgeConfig, BridgeConfigError, ReadingRelay, gateway_node_id
 from beamwarden.server.bridge.dedup import RecentReadings, reading_id
+from beamwarden.server.bridge.relay import gateway_kind
 from beamwarden.server.services.clock import FakeClock
 from beamwarden.server.services.container import Services
 from beamwarden.server.store.ingest import stream_seq
@@ -125,6 +126,31 @@ def test_retained_readings_are_never_buffered() -> None:
     r, _ = relay()
     r.accept(TOPIC, advert(21.3), retain=True)
     assert (r.buffered, r.stats.retained) == (0, 1)
+    assert r.counts()["openmqttgateway"] == {
+        "received": 1,
+        "decoded": 1,
+        "stored": 0,
+        "duplicates": 0,
+        "retained": 1,
+        "decode_errors": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("topic", "kind"),
+    [
+        ("gv2mqtt/availability", "govee2mqtt"),
+        ("gv2mqtt/sensor/sensor-1F80A4C138123456-sensortemperature/state", "govee2mqtt"),
+        ("home/OMG_ESP32_BLE/BTtoMQTT/A4C138123456", "openmqttgateway"),
+        ("home/theengs/BTtoMQTT", "openmqttgateway"),
+        ("home/omg1/LWT", "openmqttgateway"),
+        ("zigbee2mqtt/lamp", "other"),
+    ],
+)
+def test_messages_are_counted_by_the_kind_of_gateway_their_topic_belongs_to(
+    topic: str, kind: str
+) -> None:
+    assert gateway_kind(topic) == kind
 
 
 def test_a_second_gateway_and_a_repeat_are_duplicates_until_the_window_passes() -> None:

@@ -39,6 +39,10 @@ class BridgeConfig:
     """Removed from every topic before decoding (a shared broker with ``site/…`` prefixes)."""
     dedup_window_s: float = 10.0
     """One advertisement heard by several gateways within this long is stored once."""
+    node_recheck_s: float = 5.0
+    """How long what the store says about a gateway's node (revoked or not) is trusted; the
+    server passes its ``token_cache_s``, so revoking a gateway takes effect as soon as revoking
+    a token does."""
     qos: int = 0
     """The subscriptions' QoS (see :mod:`.mqtt` for why 0)."""
     linger_s: float = 0.05
@@ -99,4 +103,5 @@ def bridge_config(settings: ServerSettings) -> BridgeConfig | None:
         name=settings.bridge_name,
         strip_prefix=settings.bridge_topic_prefix,
         dedup_window_s=settings.bridge_dedup_window_s,
+        node_recheck_s=settings.token_cache_s,
     )

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -80,9 +80,36 @@ class BridgeStats:
         return dict(self.__dict__)
 
 
+#: gateway kinds, told apart by topic: govee2mqtt's, and the ``BTtoMQTT``/``LWT`` format that
+#: OpenMQTTGateway and Theengs Gateway share; ``other`` is a topic neither uses
+GATEWAY_KINDS = ("govee2mqtt", "openmqttgateway", "other")
+
+
+def gateway_kind(topic: str) -> str:
+    """The kind of gateway that publishes on ``topic`` (the bridge's prefix stripped)."""
+    if topic.startswith("gv2mqtt/"):
+        return "govee2mqtt"
+    if "/BTtoMQTT" in topic or topic.endswith("/LWT"):
+        return "openmqttgateway"
+    return "other"
+
+
+@dataclass(slots=True, eq=False)
+class KindCounts:
+    """What became of the messages of one kind of gateway (``/metrics`` shows these)."""
+
+    received: int = 0
+    decoded: int = 0  # readings and availability messages decoded
+    stored: int = 0  # readings stored durably (not duplicates)
+    duplicates: int = 0  # copies dropped by the bridge, and ids the store already had
+    retained: int = 0  # retained readings, never stored
+    decode_errors: int = 0
+
+
 @dataclass(slots=True)
 class _Pending:
     gateway: str  # the gateway's node id
+    kind: KindCounts
     device: SeenDevice
     reading: dict[str, Any]
 
@@ -109,15 +136,27 @@ class ReadingRelay:
         self.config = config
         self.node_id = config.name
         self.stats = BridgeStats()
+        #: the same fates by gateway kind (:data:`GATEWAY_KINDS`)
+        self.by_kind: dict[str, KindCounts] = {kind: KindCounts() for kind in GATEWAY_KINDS}
+        self._node_ids: dict[str, str] = {}  # gateway name → its node id (a regex each, else)
         self._recent = RecentReadings(int(config.dedup_window_s * 1_000_000))
         self._buffer: list[_Pending] = []
         self._events: list[_AvailabilityEvent] = []
         self._wake = asyncio.Event()
         self._sleep = sleep or asyncio.sleep
-        self._nodes: dict[str, bool] = {}  # node id → may relay (False: revoked)
+        #: node id → (may relay (False: revoked), when it was read from the store, µs)
+        self._nodes: dict[str, tuple[bool, int]] = {}
+        self._node_recheck_us = int(config.node_recheck_s * 1_000_000)
         #: (kind, subject) → available (True/False/None); what gateways and devices last said
         self.availability: dict[tuple[AvailabilityKind, str], bool | None] = {}
         self._flush_lock = asyncio.Lock()
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Gateway kind → what became of its messages (``/metrics`` reads this at scrape time)."""
+        return {
+            kind: {f.name: getattr(c, f.name) for f in fields(c)}
+            for kind, c in self.by_kind.items()
+        }
 
     # --- per message (no I/O) ------------------------------------------------------------------
 
@@ -135,10 +174,13 @@ class ReadingRelay:
                 stats.ignored += 1
                 return
             topic = topic[len(prefix) :]
+        kind = self.by_kind[gateway_kind(topic)]
+        kind.received += 1
         try:
             decoded = decode_gateway_message(topic, payload, fahrenheit=self.config.fahrenheit)
         except DecodeError as exc:
             stats.decode_errors += 1
+            kind.decode_errors += 1
             if stats.decode_errors <= _LOUD_ERRORS or stats.decode_errors % 1000 == 0:
                 log.warning(
                     "cannot decode a message on %s (%d so far): %s", topic, stats.decode_errors, exc
@@ -147,12 +189,14 @@ class ReadingRelay:
         if decoded is None:
             stats.ignored += 1
             return
+        kind.decoded += 1
         now = self._clock.now()
         if isinstance(decoded, Availability):
             self._availability(decoded, retain, now)
             return
         if retain:
             stats.retained += 1
+            kind.retained += 1
             return
         received_us = to_us(now)
         moment = decoded.device_time or now
@@ -166,13 +210,19 @@ class ReadingRelay:
         rid = self._recent.admit(decoded.device_id, measurement, received_us, ts_us)
         if rid is None:
             stats.duplicates += 1
+            kind.duplicates += 1
             return
         stats.readings += 1
+        source = decoded.source
+        node = self._node_ids.get(source)
+        if node is None:
+            node = self._node_ids[source] = gateway_node_id(source)
         self._buffer.append(
             _Pending(
-                gateway_node_id(decoded.source),
+                node,
+                kind,
                 SeenDevice(
-                    decoded.device_id, received_us, decoded.source, decoded.vendor_id, decoded.model
+                    decoded.device_id, received_us, source, decoded.vendor_id, decoded.model
                 ),
                 {
                     "node_id": self.node_id,
@@ -252,11 +302,11 @@ class ReadingRelay:
         except (StoreUnavailable, Overloaded):
             self._requeue(batch)
             raise
-        by_gateway: dict[str, list[_Pending]] = {}
+        by_gateway: dict[tuple[str, KindCounts], list[_Pending]] = {}
         for p in batch:
-            by_gateway.setdefault(p.gateway, []).append(p)
+            by_gateway.setdefault((p.gateway, p.kind), []).append(p)
         results = await asyncio.gather(
-            *(self._ingest_gateway(g, items) for g, items in by_gateway.items()),
+            *(self._ingest_gateway(g, kind, items) for (g, kind), items in by_gateway.items()),
             return_exceptions=True,
         )
         stored = 0
@@ -284,8 +334,9 @@ class ReadingRelay:
         if excess > 0:
             self._drop_oldest(excess)
 
-    async def _ingest_gateway(self, gateway: str, items: list[_Pending]) -> int:
-        if not self._nodes.get(gateway, False):
+    async def _ingest_gateway(self, gateway: str, kind: KindCounts, items: list[_Pending]) -> int:
+        known = self._nodes.get(gateway)
+        if known is None or not known[0]:
             self.stats.dropped_refused_gateway += len(items)
             return 0
         principal = Principal(0, "node", f"bridge:{gateway}", _RELAY, gateway)
@@ -313,19 +364,25 @@ class ReadingRelay:
                 stored += outcome.accepted
                 self.stats.stored += outcome.accepted
                 self.stats.store_duplicates += outcome.duplicates
+                kind.stored += outcome.accepted
+                kind.duplicates += outcome.duplicates
                 self.stats.batches += 1
                 break
         return stored
 
     async def _ensure_node(self, node_id: str, role: str) -> None:
-        """Register the bridge or a gateway as a node the first time; refuse a revoked one."""
-        if node_id in self._nodes:
+        """Register the bridge or a gateway as a node the first time; refuse a revoked one.
+        What the store says is trusted ``node_recheck_s``, then read again: revoking a gateway
+        takes effect within that time, while the bridge runs (as a token's revocation does)."""
+        now_us = to_us(self._clock.now())
+        known = self._nodes.get(node_id)
+        if known is not None and now_us - known[1] < self._node_recheck_us:
             return
         store = self._services.store
         row = await store.get_node(node_id)
         if row is None:
             try:
-                await store.create_node(node_id, role, to_us(self._clock.now()))
+                await store.create_node(node_id, role, now_us)
             except AlreadyExists:
                 pass  # created meanwhile (another bridge)
             else:
@@ -336,12 +393,15 @@ class ReadingRelay:
                     actor=f"bridge:{self.node_id}",
                     data={"role": role},
                 )
-            self._nodes[node_id] = True
+            self._nodes[node_id] = (True, now_us)
             return
         allowed = row.revoked_us is None
-        if not allowed:
+        was = None if known is None else known[0]
+        if not allowed and was is not False:
             log.error("node %s is revoked: the bridge stores nothing it relays", node_id)
-        self._nodes[node_id] = allowed
+        elif allowed and was is False:
+            log.warning("node %s is no longer revoked: the bridge stores what it relays", node_id)
+        self._nodes[node_id] = (allowed, now_us)
 
     async def _flush_events(self) -> None:
         events, self._events = self._events, []

@@ -21,8 +21,6 @@ import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-import aiomqtt
-
 from beamwarden.fleet.leases import Holder, Lease
 from beamwarden.server.errors import ServerError
 from beamwarden.server.services.container import Services
@@ -31,6 +29,7 @@ from beamwarden.server.services.leases import LeaseKeeper
 from .config import BridgeConfig
 from .mqtt import listen
 from .relay import ReadingRelay
+from .wire import BrokerError
 
 log = logging.getLogger("beamwarden.bridge")
 
@@ -56,6 +55,7 @@ class MqttBridge:
     ):
         self.config = config
         self.relay = ReadingRelay(services, config)
+        self._metrics = services.metrics
         host = hostname or socket.gethostname()
         self.holder = Holder(f"{config.name}@{host}:{os.getpid()}:{secrets.token_hex(3)}", host)
         self._sleep = sleep or asyncio.sleep
@@ -73,7 +73,8 @@ class MqttBridge:
         self._session: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
         """Set while subscribed to the broker (tests and the bench wait on it)."""
-        self.protocol: aiomqtt.ProtocolVersion | None = None
+        self.protocol: int | None = None
+        """The MQTT version spoken (5, or 4 for 3.1.1) once subscribed."""
 
     @property
     def ingesting(self) -> bool:
@@ -83,6 +84,7 @@ class MqttBridge:
         """Hold the lease and bridge while holding it, until cancelled; then stop cleanly:
         store what is buffered and release the lease so a standby takes over at once."""
         flusher = asyncio.create_task(self.relay.run(), name="bridge-flusher")
+        unwatch = self._metrics.watch_bridge(self.relay.counts)
         try:
             while True:
                 await self.keeper.step()
@@ -90,6 +92,7 @@ class MqttBridge:
                     self._start()
                 await self._sleep(LEASE_INTERVAL.total_seconds())
         finally:
+            unwatch()
             await self._stop_session()
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
@@ -116,7 +119,7 @@ class MqttBridge:
             session.cancel()
             await asyncio.gather(session, return_exceptions=True)
 
-    def _on_subscribed(self, version: aiomqtt.ProtocolVersion) -> None:
+    def _on_subscribed(self, version: int) -> None:
         self.protocol = version
         self.subscribed.set()
 
@@ -127,7 +130,7 @@ class MqttBridge:
             try:
                 await self._listen(self.config, self.relay, identifier, self._on_subscribed)
                 delay = 1.0
-            except aiomqtt.MqttError as exc:
+            except BrokerError as exc:
                 self.subscribed.clear()
                 self.relay.stats.last_error = f"broker {self.config.broker}: {exc}"
                 log.warning(

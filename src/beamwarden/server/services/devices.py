@@ -38,7 +38,7 @@ from beamwarden.server.device_records import (
 )
 from beamwarden.server.errors import InvalidRequest, NotFound
 from beamwarden.server.records import to_us
-from beamwarden.server.services.activity import ActivityLog
+from beamwarden.server.services.activity import Activity, ActivityLog
 from beamwarden.server.services.clock import Clock
 
 #: most characters of a name, room or site
@@ -355,14 +355,18 @@ class DeviceService:
             self._known.clear()
         self._known.update(d.device_id for d in unknown)
         by_id = {d.device_id: d for d in unknown}
-        for device_id in created:
-            d = by_id[device_id]
-            await self._activity.record(
-                "device_discovered",
-                f"device {device_id} heard by {d.source}; unclaimed until an operator claims it",
-                actor=f"bridge:{d.source}",
-                data={"device_id": device_id, "vendor_id": d.vendor_id, "model": d.model},
-            )
+        await self._activity.record_many(
+            [
+                Activity(
+                    "device_discovered",
+                    f"device {device_id} heard by {d.source}; unclaimed until an operator claims it",
+                    actor=f"bridge:{d.source}",
+                    data={"device_id": device_id, "vendor_id": d.vendor_id, "model": d.model},
+                )
+                for device_id in created
+                for d in (by_id[device_id],)
+            ]
+        )
         return created
 
     async def flush_seen(self) -> int:

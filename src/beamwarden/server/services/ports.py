@@ -141,6 +141,10 @@ class TokenStore(Protocol):
 class EventStore(Protocol):
     async def add_event(self, event: NewEvent) -> int: ...
 
+    async def add_events(self, events: Sequence[NewEvent]) -> None:
+        """Several events in one transaction (all or none)."""
+        ...
+
     async def list_events(
         self, flt: EventFilter, limit: int, before_id: int | None
     ) -> list[EventRow]:

@@ -1115,6 +1115,24 @@ class SqlStore:
         async with self._write() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
+    async def add_events(self, batch: Sequence[NewEvent]) -> None:
+        if not batch:
+            return
+        rows = [
+            {
+                "ts_us": e.ts_us,
+                "kind": e.kind,
+                "node_id": e.node_id,
+                "actor": e.actor,
+                "request_id": e.request_id,
+                "message": e.message,
+                "data": dict(e.data),
+            }
+            for e in batch
+        ]
+        async with self._write() as conn:
+            await conn.execute(events.insert(), rows)
+
     async def list_events(
         self, flt: EventFilter, limit: int, before_id: int | None
     ) -> list[EventRow]:
