@@ -41,9 +41,12 @@ BAR_PAGE_MS = 20.0
 PAGE = 1000
 
 
-def seed_fleet(url: str, count: int, now_us: int | None = None) -> list[str]:
-    """Write ``count`` nodes ``fleet-00000``… with inventory and last heartbeats (the last 10
-    minutes, interval 30 s: online, degraded and offline) in one transaction; their ids."""
+def seed_fleet(
+    url: str, count: int, now_us: int | None = None, spread_s: float = 600.0
+) -> list[str]:
+    """Write ``count`` nodes ``fleet-00000``… with inventory and last heartbeats (spread over the
+    last ``spread_s`` seconds; 10 minutes at interval 30 s: online, degraded and offline) in one
+    transaction; their ids."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from beamwarden.server.store.config import normalise_url
@@ -65,7 +68,7 @@ def seed_fleet(url: str, count: int, now_us: int | None = None) -> list[str]:
             "reported_tags": {"model": "pi4"},
             "created_us": now_us - 86_400_000_000,
             "registered_us": now_us - 3_600_000_000,
-            "last_heartbeat_us": now_us - (i * 60_000_000 // max(count, 1)) * 10,
+            "last_heartbeat_us": now_us - i * int(spread_s * 1_000_000) // max(count, 1),
             "interval_seconds": 30.0,
             "uptime_seconds": 3600.0 + i,
             "instance_id": f"inst-{i:05d}",

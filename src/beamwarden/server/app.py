@@ -242,6 +242,7 @@ def build_alerting(
         notify,
         clock,
         config,
+        fleet=services.fleet,
     )
     return Alerting(alerts)
 
