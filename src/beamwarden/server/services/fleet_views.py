@@ -42,8 +42,8 @@ _json = msgspec.json.Decoder().decode
 
 #: no filter: every node, revoked ones too
 ALL_NODES = NodeFilter()
-ONLINE, DEGRADED = NodeStatus.ONLINE, NodeStatus.DEGRADED
-_RUNNING = (ONLINE, DEGRADED)
+_UNKNOWN = NodeStatus.UNKNOWN
+_RUNNING = (NodeStatus.ONLINE, NodeStatus.DEGRADED)
 _STATES: dict[str, InstanceState] = {state.value: state for state in InstanceState}
 
 
@@ -271,7 +271,7 @@ class FleetViews:
             software_version = beat.software_version
         running_since = last_heartbeat = age = None
         if last_us is None:
-            status = NodeStatus.UNKNOWN
+            status = _UNKNOWN
         else:
             limits = self._limits.get(interval) or self._status_limits(interval)
             status = status_at_age(now_us - last_us, limits)
