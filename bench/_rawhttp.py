@@ -4,7 +4,8 @@
 load generator itself could not send more than ~160 requests/s on a shared core, so the figure
 could not be read. This client is what a load generator needs and nothing more: ``conns``
 keep-alive connections (asyncio streams), one request in flight on each, requests written as
-prepared bytes, answers read by ``Content-Length`` (the server we measure always sends one).
+prepared bytes, answers read by ``Content-Length`` (the server we measure always sends one). It also reads
+``bench_fleet_nodes.py``'s pages (:meth:`RawHttpPool.fetch`).
 A request that finds every connection busy waits for the next free one (its wait counts in its
 latency, measured from the moment it was due).
 
@@ -64,28 +65,30 @@ class RawHttpPool:
                 await writer.wait_closed()
 
     async def send(self, request: bytes, due: float | None = None) -> tuple[int, float]:
-        """(status, ms from ``due`` — default now — to the answer's last byte). A connection the
-        server closed is opened again once; status 0: no answer."""
+        """(status, ms from ``due`` — default now — to the answer's last byte)."""
         start = time.perf_counter() if due is None else due
+        status, _ = await self.fetch(request)
+        return status, (time.perf_counter() - start) * 1000
+
+    async def fetch(self, request: bytes) -> tuple[int, bytes]:
+        """(status, body). A connection the server closed is opened again once; status 0: no
+        answer."""
         reader, writer = await self._free.get()
         try:
-            for attempt in (1, 2):
+            for _ in range(2):
                 try:
                     writer.write(request)
-                    status = await asyncio.wait_for(self._answer(reader), self.timeout)
-                    break
+                    return await asyncio.wait_for(self._answer(reader), self.timeout)
                 except (ConnectionError, asyncio.IncompleteReadError):
                     writer.close()
                     reader, writer = await asyncio.open_connection(self.host, self.port)
                     self._all.append(writer)
-                    if attempt == 2:
-                        status = 0
-            return status, (time.perf_counter() - start) * 1000
+            return 0, b""
         finally:
             self._free.put_nowait((reader, writer))
 
     @staticmethod
-    async def _answer(reader: asyncio.StreamReader) -> int:
+    async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0
@@ -93,6 +96,4 @@ class RawHttpPool:
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value)
-        if length:
-            await reader.readexactly(length)
-        return status
+        return status, await reader.readexactly(length) if length else b""

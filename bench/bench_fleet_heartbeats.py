@@ -9,7 +9,9 @@ telemetry, as a hub would, so that 10 000 tokens need not be made. Each heartbea
 (``node:<id>``, in the presence store) and runs the instance state machine: a node's first
 heartbeat is a new instance (a lease grant and an ``instance_started`` event, both written), the
 following ones renew. Unless ``--no-warmup``, every node first sends one heartbeat (as fast as
-the server takes them, not measured: a server start with a live fleet), then the load is paced:
+the server takes them, not measured: a server start with a live fleet; again, up to 4 passes,
+until a pass takes less than one interval, so that no lease has run out when the paced load
+reaches its node), then the load is paced:
 heartbeat ``k`` is due at ``k / rate`` seconds, node ``k mod N``, for ``--seconds`` (60).
 
 The load generator is a raw HTTP/1.1 client (``_rawhttp.py``: asyncio streams, 32 keep-alive
@@ -49,6 +51,8 @@ from bench_fleet_nodes import seed_fleet
 BAR_CPU_PCT = 15.0
 #: keep-alive connections of the load generator (a heartbeat takes ~1 ms: 32 is plenty)
 CONNECTIONS = 32
+#: at most this many warm-up passes over the fleet
+WARMUP_PASSES = 4
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -88,6 +92,7 @@ async def load(
     seconds: float,
     warmup: bool,
     profile: Path | None = None,
+    interval: float = 30.0,
 ) -> dict[str, Any]:
     """The warm-up, then ``seconds`` of paced load (profiled into ``profile`` if given)."""
     headers = {
@@ -110,10 +115,18 @@ async def load(
             latencies.append(ms)
             codes[str(status)] = codes.get(str(status), 0) + 1
 
-        if warmup:  # one heartbeat per node first: each grants the node's lease (an event write)
-            start = time.perf_counter()
-            await asyncio.gather(*(send(node_id) for node_id in ids))
-            h.log(f"warm-up: {len(ids)} first heartbeats in {time.perf_counter() - start:.1f} s")
+        if warmup:
+            # one heartbeat per node, as fast as the server takes them: the first grants each
+            # node's lease (events written). Until a pass takes less than one interval, leases of
+            # the pass's first nodes may have run out (TTL: 3 intervals) before the paced load
+            # reaches them, and the measured part would be re-granting them: pass again.
+            for number in range(1, WARMUP_PASSES + 1):
+                start = time.perf_counter()
+                await asyncio.gather(*(send(node_id) for node_id in ids))
+                took = time.perf_counter() - start
+                h.log(f"warm-up pass {number}: {len(ids)} heartbeats in {took:.1f} s, {codes}")
+                if took < interval:
+                    break
             latencies.clear()
             codes.clear()
         profiling = h.profiler(server.pid, profile)
@@ -164,7 +177,10 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         extra["BEAMWARDEN_PRESENCE_PREFIX"] = prefix = f"bw-bench-{secrets.token_hex(6)}"
     with h.database(backend) as db:
         h.cli(h.server_env(db), "migrate")
-        ids = seed_fleet(db.url, args.nodes)
+        # every node heard just now: none is offline when the server starts, so the alert
+        # evaluator's built-in offline rule has nothing to fire and resolve (10 000 events
+        # that a fleet in its steady state does not write)
+        ids = seed_fleet(db.url, args.nodes, spread_s=0)
         relay = h.find_token(
             h.cli(h.server_env(db), "nodes", "add", "hub", "--role", "hub", "--relay")
         )
@@ -180,6 +196,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                         args.seconds,
                         args.warmup,
                         out,
+                        args.interval,
                     )
                 )
         finally:

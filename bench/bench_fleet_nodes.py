@@ -8,8 +8,8 @@ Figure (issue 4, "Figures"): the whole list < 100 ms; one page of 100 < 20 ms. T
 The fleet is written straight into the database (one transaction, through the store's schema):
 10 000 nodes with reported inventory and last-heartbeat facts spread over the last 10 minutes, so
 that every status (online, degraded, offline) appears; the server is then started on it and asked
-through HTTP with a ``read`` token over one keep-alive connection. The client parses each answer
-with orjson (as a client that wants 10 000 nodes would; the standard library's ``json`` takes
+through HTTP with a ``read`` token over one keep-alive connection (``_rawhttp.py``'s client: no
+client library between the bytes and the parser). The client parses each answer with orjson (as a client that wants 10 000 nodes would; the standard library's ``json`` takes
 ~5 ms a page of 1000 here, half the bar on its own); ``parse_ms`` says how much of ``whole_ms``
 that parsing is. Per backend, ``--runs`` (3)
 server starts, each with one warm-up and ``--queries`` (20) timed fetches of each kind. Medians
@@ -30,20 +30,24 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
-import httpx
 import orjson
 
 import _harness as h
+from _rawhttp import RawHttpPool, request_bytes
 
 BAR_WHOLE_MS = 100.0
 BAR_PAGE_MS = 20.0
 PAGE = 1000
 
 
-def seed_fleet(url: str, count: int, now_us: int | None = None) -> list[str]:
-    """Write ``count`` nodes ``fleet-00000``… with inventory and last heartbeats (the last 10
-    minutes, interval 30 s: online, degraded and offline) in one transaction; their ids."""
+def seed_fleet(
+    url: str, count: int, now_us: int | None = None, spread_s: float = 600.0
+) -> list[str]:
+    """Write ``count`` nodes ``fleet-00000``… with inventory and last heartbeats (spread over the
+    last ``spread_s`` seconds; 10 minutes at interval 30 s: online, degraded and offline) in one
+    transaction; their ids."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from beamwarden.server.store.config import normalise_url
@@ -65,7 +69,7 @@ def seed_fleet(url: str, count: int, now_us: int | None = None) -> list[str]:
             "reported_tags": {"model": "pi4"},
             "created_us": now_us - 86_400_000_000,
             "registered_us": now_us - 3_600_000_000,
-            "last_heartbeat_us": now_us - (i * 60_000_000 // max(count, 1)) * 10,
+            "last_heartbeat_us": now_us - i * int(spread_s * 1_000_000) // max(count, 1),
             "interval_seconds": 30.0,
             "uptime_seconds": 3600.0 + i,
             "instance_id": f"inst-{i:05d}",
@@ -91,9 +95,25 @@ def seed_fleet(url: str, count: int, now_us: int | None = None) -> list[str]:
     return ids
 
 
-async def whole_list(
-    client: httpx.AsyncClient, headers: dict[str, str]
-) -> tuple[float, int, float]:
+class Client:
+    """GETs with a ``read`` token over one keep-alive connection (``_rawhttp``: no client library
+    between the bytes and orjson)."""
+
+    def __init__(self, pool: RawHttpPool, host: str, token: str) -> None:
+        self.pool, self.host = pool, host
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    async def get(self, params: dict[str, Any]) -> bytes:
+        path = "/api/nodes?" + urlencode(params)
+        status, body = await self.pool.fetch(
+            request_bytes("GET", path, self.host, b"", self.headers)
+        )
+        if status != 200:
+            raise h.BenchError(f"GET {path}: {status} {body[:300]!r}")
+        return body
+
+
+async def whole_list(client: Client) -> tuple[float, int, float]:
     """Every node, page after page of ``PAGE``; (ms, nodes, ms of it parsing JSON)."""
     start = time.perf_counter()
     seen = 0
@@ -103,10 +123,9 @@ async def whole_list(
         params: dict[str, Any] = {"limit": PAGE}
         if cursor:
             params["cursor"] = cursor
-        r = await client.get("/api/nodes", params=params, headers=headers)
-        r.raise_for_status()
+        content = await client.get(params)
         begin = time.perf_counter()
-        body = orjson.loads(r.content)
+        body = orjson.loads(content)
         parsing += time.perf_counter() - begin
         seen += len(body["items"])
         cursor = body["next_cursor"]
@@ -114,36 +133,32 @@ async def whole_list(
             return (time.perf_counter() - start) * 1000, seen, parsing * 1000
 
 
-async def one_page(
-    client: httpx.AsyncClient, headers: dict[str, str], cursor: str | None
-) -> tuple[float, int]:
+async def one_page(client: Client, cursor: str | None) -> tuple[float, int]:
     params: dict[str, Any] = {"limit": 100}
     if cursor:
         params["cursor"] = cursor
     start = time.perf_counter()
-    r = await client.get("/api/nodes", params=params, headers=headers)
-    r.raise_for_status()
-    return (time.perf_counter() - start) * 1000, len(orjson.loads(r.content)["items"])
+    content = await client.get(params)
+    return (time.perf_counter() - start) * 1000, len(orjson.loads(content)["items"])
 
 
 async def measure(server: h.Server, token: str, queries: int, count: int) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-        _, seen, _ = await whole_list(client, headers)  # warm-up (and a check)
+    async with RawHttpPool("127.0.0.1", server.port, conns=1) as pool:
+        client = Client(pool, f"127.0.0.1:{server.port}", token)
+        _, seen, _ = await whole_list(client)  # warm-up (and a check)
         if seen != count:
             raise h.BenchError(f"listed {seen} nodes, expected {count}")
-        r = await client.get("/api/nodes", params={"limit": count // 2}, headers=headers)
+        half = orjson.loads(await client.get({"limit": min(count // 2, PAGE)}))
         middle = None
         if count > 200:  # a cursor into the middle of the fleet
-            first = await client.get("/api/nodes", params={"limit": PAGE}, headers=headers)
-            middle = first.json()["next_cursor"]
+            middle = orjson.loads(await client.get({"limit": PAGE}))["next_cursor"]
         statuses: dict[str, int] = {}
-        for item in r.json()["items"]:
+        for item in half["items"]:
             statuses[item["status"]] = statuses.get(item["status"], 0) + 1
-        lists = [await whole_list(client, headers) for _ in range(queries)]
+        lists = [await whole_list(client) for _ in range(queries)]
         whole = [ms for ms, _, _ in lists]
-        first_page = [(await one_page(client, headers, None))[0] for _ in range(queries)]
-        mid_page = [(await one_page(client, headers, middle))[0] for _ in range(queries)]
+        first_page = [(await one_page(client, None))[0] for _ in range(queries)]
+        mid_page = [(await one_page(client, middle))[0] for _ in range(queries)]
     return {
         "whole_ms": round(statistics.median(whole), 2),
         "whole_p90_ms": round(sorted(whole)[int(0.9 * (len(whole) - 1))], 2),

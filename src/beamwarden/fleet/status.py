@@ -15,6 +15,8 @@ ONLINE_INTERVALS = 2
 DEGRADED_INTERVALS = 5
 
 _US = timedelta(microseconds=1)
+# looked up once: an enum member through its class costs ~100 ns, a listing does it 10 000 times
+_ONLINE, _DEGRADED, _OFFLINE = NodeStatus.ONLINE, NodeStatus.DEGRADED, NodeStatus.OFFLINE
 
 
 def node_status(
@@ -44,10 +46,10 @@ def status_at_age(age_us: int, limits_us: tuple[int, int]) -> NodeStatus:
     """The status of a node whose last heartbeat is ``age_us`` old (negative: from the future),
     given its :func:`status_limits_us`; the rule of :func:`node_status`, on integers."""
     if age_us <= limits_us[0]:
-        return NodeStatus.ONLINE
+        return _ONLINE
     if age_us <= limits_us[1]:
-        return NodeStatus.DEGRADED
-    return NodeStatus.OFFLINE
+        return _DEGRADED
+    return _OFFLINE
 
 
 @dataclass(frozen=True, slots=True)

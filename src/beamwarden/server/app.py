@@ -273,6 +273,7 @@ def build_alerting(
         notify,
         clock,
         config,
+        fleet=services.fleet,
     )
     return Alerting(alerts)
 

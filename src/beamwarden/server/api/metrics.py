@@ -7,7 +7,6 @@ the ``metrics`` scope.
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -48,17 +47,10 @@ async def metrics(request: Request, services: ServicesDep, settings: SettingsDep
 
 
 async def _count_nodes(services: ServicesDep) -> None:
-    counts: Counter[NodeStatus] = Counter()
-    after: str | None = None
     try:
-        while True:
-            views = await services.registry.list(1000, after)
-            counts.update(v.status for v in views)
-            if len(views) < 1000:
-                break
-            after = views[-1].row.node_id
+        counts = await services.fleet.counts()  # three columns a node: cheap for 10 000
     except StoreUnavailable:
         services.metrics.db_errors.labels("metrics").inc()
         return
     for status in NodeStatus:
-        services.metrics.nodes_by_status.labels(status.value).set(counts[status])
+        services.metrics.nodes_by_status.labels(status.value).set(counts.of(status))

@@ -65,7 +65,7 @@ from beamwarden.server.alert_records import (
     SilenceRow,
 )
 from beamwarden.server.errors import InvalidRequest, StoreUnavailable
-from beamwarden.server.records import from_us, to_us
+from beamwarden.server.records import NodeFilter, from_us, to_us
 from beamwarden.server.services.activity import ActivityLog
 from beamwarden.server.services.checkins import (
     CHECKIN_RULE,
@@ -74,6 +74,7 @@ from beamwarden.server.services.checkins import (
     evaluate_checkins,
 )
 from beamwarden.server.services.clock import Clock
+from beamwarden.server.services.fleet_views import FleetViews
 from beamwarden.server.services.leases import LeaseKeeper, LeaseService
 from beamwarden.server.services.notifications import NotificationService
 from beamwarden.server.services.registry import NodeRegistry
@@ -165,6 +166,10 @@ def _silence(row: SilenceRow) -> Silence:
     )
 
 
+#: the nodes alert rules judge: every one not revoked
+_LIVE_NODES = NodeFilter(include_revoked=False)
+
+
 def _builtin_rules() -> RuleSet:
     return parse_rules({"rules": [{"name": NODE_OFFLINE_RULE, "kind": "node_status"}]})
 
@@ -181,10 +186,12 @@ class AlertService:
         clock: Clock,
         config: AlertConfig | None = None,
         *,
+        fleet: FleetViews,
         holder_id: str | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        self._fleet = fleet
         self._checkin_store = checkin_store
         self._registry = registry
         self._activity = activity
@@ -407,25 +414,22 @@ class AlertService:
         metrics = await self.latest_metrics()
         infos: dict[str, NodeInfo] = {}
         inputs: list[NodeInput] = []
-        after: str | None = None
-        while True:
-            page = await self._registry.list(1000, after)
-            for view in page:
-                row = view.row
-                if row.revoked_us is not None:
-                    continue
-                info = NodeInfo(row.node_id, row.role, row.site or "", row.room or "")
-                infos[row.node_id] = info
-                if view.status is NodeStatus.UNKNOWN:
+        cursor: str | None = None
+        while True:  # the fleet listing's fast path: 10 000 nodes every cycle
+            page = await self._fleet.page(_LIVE_NODES, limit=1000, cursor=cursor)
+            for node in page.items:
+                info = NodeInfo(node.node_id, node.role, node.site or "", node.room or "")
+                infos[node.node_id] = info
+                if node.status is NodeStatus.UNKNOWN:
                     continue  # never heartbeated: nothing to judge
                 inputs.append(
                     NodeInput(
-                        info, view.status, row.clock_offset_seconds, metrics.get(row.node_id, {})
+                        info, node.status, node.clock_offset_seconds, metrics.get(node.node_id, {})
                     )
                 )
-            if len(page) < 1000:
+            if page.next_cursor is None:
                 return infos, inputs
-            after = page[-1].row.node_id
+            cursor = page.next_cursor
 
     def _streams(
         self,

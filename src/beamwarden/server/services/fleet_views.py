@@ -12,7 +12,8 @@ Heartbeats this process has accepted but not yet written (:attr:`NodeRegistry.la
 the same record for a node.
 
 Filters on role, site, tag and text are SQL; a filter on status is applied here, on the server's
-clock, page after page of the SQL answer until the page is full (10 000 nodes are read at most).
+clock, page after page of the SQL answer until the page is full (a page of a rare status may read
+the whole fleet: 10 000 nodes in ~60 ms here). A page and its counts are computed at one instant.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ _json = msgspec.json.Decoder().decode
 
 #: no filter: every node, revoked ones too
 ALL_NODES = NodeFilter()
-ONLINE, DEGRADED = NodeStatus.ONLINE, NodeStatus.DEGRADED
-_RUNNING = (ONLINE, DEGRADED)
+_UNKNOWN = NodeStatus.UNKNOWN
+_RUNNING = (NodeStatus.ONLINE, NodeStatus.DEGRADED)
 _STATES: dict[str, InstanceState] = {state.value: state for state in InstanceState}
 
 
@@ -167,7 +168,7 @@ class FleetViews:
         return NodePage(
             items,
             encode_cursor("nodes", [items[-1].node_id]) if more and items else None,
-            counts=await self.counts(flt) if counts else None,
+            counts=await self._count(flt, now_us) if counts else None,
             lease_holders=await self._holders(items) if lease_holders else {},
             last_reading_at={node_id: from_us(us) for node_id, us in newest.items()},
         )
@@ -175,7 +176,9 @@ class FleetViews:
     async def counts(self, flt: NodeFilter = ALL_NODES) -> StatusCounts:
         """How many nodes matching ``flt`` have each status, now."""
         _check(flt, 1)
-        now_us = to_us(self._clock.now())
+        return await self._count(flt, to_us(self._clock.now()))
+
+    async def _count(self, flt: NodeFilter, now_us: int) -> StatusCounts:
         tally = dict.fromkeys(NodeStatus, 0)
         last_seen = self._last_seen
         for node_id, last_us, interval in await self._store.node_beats(flt):
@@ -271,7 +274,7 @@ class FleetViews:
             software_version = beat.software_version
         running_since = last_heartbeat = age = None
         if last_us is None:
-            status = NodeStatus.UNKNOWN
+            status = _UNKNOWN
         else:
             limits = self._limits.get(interval) or self._status_limits(interval)
             status = status_at_age(now_us - last_us, limits)
