@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from beamwarden.server.alert_records import (
     CheckinRow,
@@ -33,7 +32,8 @@ from beamwarden.server.alert_records import (
 )
 from beamwarden.server.errors import AlreadyExists, NotFound
 
-from .failures import guarded, is_unique_violation
+from .adapter import EngineAdapter
+from .failures import is_unique_violation
 from .ingest import decode_fields
 from .layout import SLOTS
 from .schema import (
@@ -55,22 +55,8 @@ _REFS_PER_QUERY = 2000
 _R = readings.c
 
 
-class AlertStore:
+class AlertStore(EngineAdapter):
     """The port ``services.alerts.AlertStorePort`` (and the check-in and notification ports)."""
-
-    def __init__(self, engine: AsyncEngine, query_timeout: float = 30.0) -> None:
-        self.engine = engine
-        self._timeout = query_timeout
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with guarded(self._timeout), self.engine.connect() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with guarded(self._timeout), self.engine.begin() as conn:
-            yield conn
 
     # -- alert state and documents ----------------------------------------------------------
 

@@ -13,13 +13,11 @@ operator's name, room or site is never touched by a sighting.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from beamwarden.server.device_records import (
     AttributeChange,
@@ -31,7 +29,7 @@ from beamwarden.server.device_records import (
 )
 from beamwarden.server.errors import NotFound
 
-from .failures import guarded
+from .adapter import EngineAdapter
 from .schema import device_attributes, devices
 
 __all__ = ["DeviceSqlStore"]
@@ -64,23 +62,8 @@ def _text(value: str | bool | None) -> str | None:
     return value
 
 
-class DeviceSqlStore:
+class DeviceSqlStore(EngineAdapter):
     """The ``DeviceStore`` port on one SQLAlchemy async engine (the readings store's)."""
-
-    def __init__(self, engine: AsyncEngine, query_timeout: float = 30.0) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        self._timeout = query_timeout
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with guarded(self._timeout), self.engine.connect() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with guarded(self._timeout), self.engine.begin() as conn:
-            yield conn
 
     def _insert_ignore(self, rows: list[dict[str, Any]]) -> Any:
         dialect = postgresql if self.dialect == "postgresql" else sqlite

@@ -28,16 +28,15 @@ ranges per stream, every slot at once, the same way on both databases.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from beamwarden.server.records import RetentionReport, StreamCuts, StreamRow
 
-from .failures import guarded
+from .adapter import EngineAdapter
 from .layout import SLOTS
 from .partitions import DAY_US, drop_partitions_before
 from .schema import retention_cuts, retention_policy, sensors
@@ -77,22 +76,7 @@ def max_of(a: int | None, b: int | None) -> int | None:
     return a if b is None else max(a, b)
 
 
-class StreamRetentionStore:
-    def __init__(self, engine: AsyncEngine, query_timeout: float = 30.0) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        self._timeout = query_timeout
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with guarded(self._timeout), self.engine.connect() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with guarded(self._timeout), self.engine.begin() as conn:
-            yield conn
-
+class StreamRetentionStore(EngineAdapter):
     # -- the policy document --------------------------------------------------------------
 
     async def get_policy(self) -> Any:

@@ -6,37 +6,21 @@ hash of the cookie value; expired sessions are deleted when met and by :meth:`pr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from beamwarden.server.errors import AlreadyExists, NotFound
 from beamwarden.server.user_records import Role, SessionRow, UserRow
 
-from .failures import guarded, is_unique_violation
+from .adapter import EngineAdapter
+from .failures import is_unique_violation
 from .schema import sessions, users
 
 __all__ = ["UserSqlStore"]
 
 
-class UserSqlStore:
-    def __init__(self, engine: AsyncEngine, query_timeout: float):
-        self.engine = engine
-        self._timeout = query_timeout
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with guarded(self._timeout), self.engine.connect() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with guarded(self._timeout), self.engine.begin() as conn:
-            yield conn
-
+class UserSqlStore(EngineAdapter):
     # -- users ------------------------------------------------------------------------------
 
     async def create_user(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from beamwarden.protocol import NodeStatus
@@ -22,7 +22,7 @@ from beamwarden.server.services.container import Services
 from beamwarden.server.services.fleet_views import NodePage, StatusCounts
 
 from .rendering import WebRoute, render
-from .security import ViewerDep, services_of
+from .security import Viewer, ViewerDep, services_of
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -113,12 +113,23 @@ async def fleet_listing(services: Services, query: FleetQuery) -> FleetListing:
 
 
 QText = Annotated[str, Query(max_length=200)]
-Cursor = Annotated[str, Query(max_length=512)]
 
 
-async def _render(
-    request: Request, viewer: ViewerDep, template: str, query: FleetQuery
-) -> Response:
+def fleet_query(
+    q: QText = "",
+    role: QText = "",
+    site: QText = "",
+    status: QText = "",
+    tag: QText = "",
+    after: Annotated[str, Query(max_length=512)] = "",
+) -> FleetQuery:
+    return FleetQuery(q.strip(), role.strip(), site.strip(), status, tag.strip(), after)
+
+
+FleetQueryDep = Annotated[FleetQuery, Depends(fleet_query)]
+
+
+async def _render(request: Request, viewer: Viewer, template: str, query: FleetQuery) -> Response:
     listing = await fleet_listing(services_of(request), query)
     return render(
         request,
@@ -129,30 +140,11 @@ async def _render(
 
 
 @router.get("/")
-async def fleet_page(
-    request: Request,
-    viewer: ViewerDep,
-    q: QText = "",
-    role: QText = "",
-    site: QText = "",
-    status: QText = "",
-    tag: QText = "",
-    after: Cursor = "",
-) -> Response:
-    query = FleetQuery(q.strip(), role.strip(), site.strip(), status, tag.strip(), after)
+async def fleet_page(request: Request, viewer: ViewerDep, query: FleetQueryDep) -> Response:
     return await _render(request, viewer, "fleet.html", query)
 
 
 @router.get("/ui/fleet")
-async def fleet_cards(
-    request: Request,
-    viewer: ViewerDep,
-    q: QText = "",
-    role: QText = "",
-    site: QText = "",
-    status: QText = "",
-    tag: QText = "",
-    after: Cursor = "",
-) -> Response:
-    query = FleetQuery(q.strip(), role.strip(), site.strip(), status, tag.strip(), after)
+async def fleet_cards(request: Request, viewer: ViewerDep, query: FleetQueryDep) -> Response:
+    """The cards alone: the page's script swaps them in every ``dashboard_refresh_s``."""
     return await _render(request, viewer, "_fleet.html", query)
