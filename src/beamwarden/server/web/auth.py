@@ -57,7 +57,7 @@ async def login(
         raise CsrfRejected("the login form expired; reload the page and try again")
     client = request.client.host if request.client else None
     try:
-        secret, view = await users_of(request).login(
+        secret, _ = await users_of(request).login(
             username.strip(), password, client, request.headers.get("user-agent")
         )
     except Unauthenticated as exc:
@@ -66,8 +66,6 @@ async def login(
     max_age = int(users_of(request).config.session_max_s)
     set_cookie(request, response, SESSION_COOKIE, secret, max_age=max_age)
     response.delete_cookie(LOGIN_COOKIE, path="/")
-    request.state.viewer = None
-    del view
     return with_security_headers(response)
 
 
