@@ -90,13 +90,14 @@ async def seed(services: Services, alerts: AlertService) -> None:
         "rules": [
             {"name": "warm-kitchen", "kind": "threshold", "field": "temperature_c",
              "above": 26, "clear_below": 24, "for": "2m"},
-            {"name": "node-down", "kind": "node_status", "severity": "critical"},
+            {"name": "battery", "kind": "battery_low", "below": 20},
         ]
     }  # fmt: skip
     try:
         await alerts.replace_rules(rules, "screenshots")
+        await alerts.step()  # one evaluation now, rather than after the first interval
     except Exception as exc:  # the rule kinds are the alert engine's; a change there shows here
-        print(f"rules not set: {exc}", file=sys.stderr)
+        print(f"alerts not evaluated: {exc}", file=sys.stderr)
 
 
 def main() -> int:
@@ -106,7 +107,9 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as tmp, live_server(Path(tmp)) as live:
+    # a channel to show (nothing listens there: the screenshots send nothing)
+    channels = {"notify_urls": {"ops": "json://127.0.0.1:9/hooks/beamwarden"}}
+    with tempfile.TemporaryDirectory() as tmp, live_server(Path(tmp), **channels) as live:
         live.call(lambda s: seed(s, live.app.state.alerting.alerts))
         time.sleep(1.5)  # the heartbeat writer and the first alert cycle
         with sync_playwright() as p:
