@@ -28,7 +28,15 @@ import msgspec
 from beamwarden.fleet import Holder, status_at_age, status_limits_us
 from beamwarden.protocol import InstanceState, NodeStatus
 from beamwarden.server.errors import InvalidRequest
-from beamwarden.server.records import Heartbeat, NodeFilter, NodeListRow, from_us, to_us
+from beamwarden.server.records import (
+    PACKED_FIELDS,
+    Heartbeat,
+    NodeFilter,
+    NodeListRow,
+    NodePackedRow,
+    from_us,
+    to_us,
+)
 from beamwarden.server.services.clock import Clock
 from beamwarden.server.services.leases import LeaseService, node_lease_name
 from beamwarden.server.services.pagination import decode_cursor, encode_cursor
@@ -186,7 +194,7 @@ class FleetViews:
         _check(ALL_NODES, limit)
         after = decode_cursor("nodes", cursor, (str,))[0] if cursor else None
         now_us = to_us(self._clock.now())
-        rows = await self._store.list_node_rows(ALL_NODES, limit + 1, after)
+        rows = await self._store.list_node_packed(ALL_NODES, limit + 1, after)
         more = len(rows) > limit
         encoded = self._encoded
         items = b",".join([encoded(row, now_us) for row in rows[:limit]])
@@ -347,14 +355,23 @@ class FleetViews:
             running_since,
         )
 
-    def _encoded(self, row: NodeListRow, now_us: int) -> bytes:
-        """The node's JSON as ``_enc(self._summary(row, now_us))`` gives it, from its kept
-        fragments: only the status, the heartbeat age and ``running_since`` are made anew."""
-        row = self._effective(row)
-        key = tuple(row)  # a plain tuple: SQLAlchemy's rows compare slowly
-        kept = self._kept.get(row[0])
+    def _encoded(self, row: NodePackedRow, now_us: int) -> bytes:
+        """The node's JSON as ``_enc(self._summary(...))`` gives it, from its kept fragments:
+        only the status, the heartbeat age and ``running_since`` are made anew."""
+        node_id, packed, interval, uptime, clock_offset = row
+        # what the JSON is made of: the row and the unwritten heartbeat (applied or not)
+        key = (packed, interval, uptime, clock_offset, self._last_seen.get(node_id))
+        kept = self._kept.get(node_id)
         if kept is None or kept.key != key:
-            kept = self._keep(row, key, now_us)
+            fields = dict(zip(PACKED_FIELDS, _json(packed), strict=True))
+            full = NodeListRow(
+                node_id=node_id,
+                interval_seconds=interval,
+                uptime_seconds=uptime,
+                clock_offset_seconds=clock_offset,
+                **fields,
+            )
+            kept = self._keep(self._effective(full), key, now_us)
         if kept.last_us is None:
             return kept.head
         last_us = kept.last_us

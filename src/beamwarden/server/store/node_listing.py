@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, or_, select
 
-from beamwarden.server.records import NodeFilter
+from beamwarden.server.records import PACKED_FIELDS, NodeFilter
 
 from .schema import nodes, readings, sensors
 
@@ -42,6 +42,7 @@ LIST_COLUMNS = (
     _N.enrolment_open,
 )
 BEAT_COLUMNS = (_N.node_id, _N.last_heartbeat_us, _N.interval_seconds)
+_LISTED = {column.name: column for column in LIST_COLUMNS}
 
 
 def _where(flt: NodeFilter) -> list[ColumnElement[bool]]:
@@ -78,6 +79,19 @@ def list_statement(flt: NodeFilter, limit: int, after: str | None) -> Select[Any
     if after is not None:
         terms.append(_N.node_id > after)
     return select(*LIST_COLUMNS).where(and_(True, *terms)).order_by(_N.node_id).limit(limit)
+
+
+def packed_statement(
+    flt: NodeFilter, limit: int, after: str | None, *, sqlite: bool
+) -> Select[Any]:
+    """As :func:`list_statement`, the columns of ``NodePackedRow``: the database packs the
+    strings, integers and the boolean of each row into one JSON array (SQLite ``json_array``,
+    PostgreSQL ``json_build_array``; either keeps them exactly), the floats stay columns."""
+    pack = func.json_array if sqlite else func.json_build_array
+    packed = cast(pack(*(_LISTED[name] for name in PACKED_FIELDS)), Text).label("packed")
+    return list_statement(flt, limit, after).with_only_columns(
+        _N.node_id, packed, _N.interval_seconds, _N.uptime_seconds, _N.clock_offset_seconds
+    )
 
 
 def beats_statement(flt: NodeFilter) -> Select[Any]:

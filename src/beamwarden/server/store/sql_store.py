@@ -64,6 +64,7 @@ from beamwarden.server.records import (
     NodeBeatRow,
     NodeFilter,
     NodeListRow,
+    NodePackedRow,
     NodeRow,
     OperatorFields,
     ReadingBatch,
@@ -884,6 +885,16 @@ class SqlStore:
         # SQLAlchemy's rows are named tuples of exactly these columns: not copied (10 000 copies
         # were 5 % of listing the whole fleet)
         return type_cast(list[NodeListRow], rows)
+
+    async def list_node_packed(
+        self, flt: NodeFilter, limit: int, after: str | None
+    ) -> list[NodePackedRow]:
+        """As :meth:`list_node_rows`, each row's strings, integers and boolean packed into one
+        JSON array by the database (``GET /api/nodes``; see :mod:`.node_listing`)."""
+        stmt = node_listing.packed_statement(flt, limit, after, sqlite=self.dialect == "sqlite")
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return type_cast(list[NodePackedRow], rows)  # named tuples of these columns, as above
 
     async def node_beats(self, flt: NodeFilter) -> list[NodeBeatRow]:
         """``(node_id, last_heartbeat_us, interval_seconds)`` of every node matching ``flt``."""
