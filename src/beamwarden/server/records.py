@@ -127,7 +127,8 @@ class NodeListRow(NamedTuple):
 class NodePackedRow(NamedTuple):
     """A node as ``GET /api/nodes`` reads it: the columns of :class:`NodeListRow` but the floats
     packed into one JSON array (``packed``, in :data:`PACKED_FIELDS` order): five objects a row
-    instead of twenty, and one string that tells whether any of them changed."""
+    instead of twenty, and one string that tells whether any of them changed. Read by position:
+    the store gives the driver's own rows (tuples, asyncpg records) of these columns."""
 
     node_id: str
     packed: str

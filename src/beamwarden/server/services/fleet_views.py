@@ -198,7 +198,7 @@ class FleetViews:
         more = len(rows) > limit
         encoded = self._encoded
         items = b",".join([encoded(row, now_us) for row in rows[:limit]])
-        next_cursor = encode_cursor("nodes", [rows[limit - 1].node_id]) if more else None
+        next_cursor = encode_cursor("nodes", [rows[limit - 1][0]]) if more else None
         return b'{"items":[' + items + b'],"next_cursor":' + _enc(next_cursor) + b"}"
 
     async def counts(self, flt: NodeFilter = ALL_NODES) -> StatusCounts:

@@ -10,7 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+)
 
 from beamwarden.server.records import PACKED_FIELDS, NodeFilter
 
@@ -81,16 +93,21 @@ def list_statement(flt: NodeFilter, limit: int, after: str | None) -> Select[Any
     return select(*LIST_COLUMNS).where(and_(True, *terms)).order_by(_N.node_id).limit(limit)
 
 
-def packed_statement(
-    flt: NodeFilter, limit: int, after: str | None, *, sqlite: bool
-) -> Select[Any]:
+def packed_statement(flt: NodeFilter, *, after: bool, sqlite: bool) -> Select[Any]:
     """As :func:`list_statement`, the columns of ``NodePackedRow``: the database packs the
     strings, integers and the boolean of each row into one JSON array (SQLite ``json_array``,
-    PostgreSQL ``json_build_array``; either keeps them exactly), the floats stay columns."""
+    PostgreSQL ``json_build_array``; either keeps them exactly), the floats stay columns. The
+    bound parameters ``after`` (if ``after``) and ``limit`` are left to bind (it is compiled once)."""
     pack = func.json_array if sqlite else func.json_build_array
     packed = cast(pack(*(_LISTED[name] for name in PACKED_FIELDS)), Text).label("packed")
-    return list_statement(flt, limit, after).with_only_columns(
-        _N.node_id, packed, _N.interval_seconds, _N.uptime_seconds, _N.clock_offset_seconds
+    terms = _where(flt)
+    if after:
+        terms.append(_N.node_id > bindparam("after", type_=String))
+    return (
+        select(_N.node_id, packed, _N.interval_seconds, _N.uptime_seconds, _N.clock_offset_seconds)
+        .where(and_(True, *terms))
+        .order_by(_N.node_id)
+        .limit(bindparam("limit", type_=Integer))
     )
 
 
