@@ -139,7 +139,13 @@ async def test_the_page_json_is_the_pages_encoding_as_time_and_nodes_change(
     await same(100)  # from the kept fragments
     tags = {"status": "x", "heartbeat_age_seconds": "1", "running_since": "n", "a": '",\\'}
     await server.services.registry.set_operator_fields(
-        "a-0", OperatorFields(display_name='"status":"online"', operator_tags=tags)
+        "a-0",
+        OperatorFields(
+            display_name='"status":"online" (a, b) \\ c',
+            site="",
+            room=" ",
+            operator_tags=tags,
+        ),
     )
     await same(100)
     for step in (15, 20, 40):  # a-0, a-1, c-5: online, degraded, offline

@@ -125,38 +125,17 @@ class NodeListRow(NamedTuple):
 
 
 class NodePackedRow(NamedTuple):
-    """A node as ``GET /api/nodes`` reads it: the columns of :class:`NodeListRow` but the floats
-    packed into one JSON array (``packed``, in :data:`PACKED_FIELDS` order): five objects a row
-    instead of twenty, and one string that tells whether any of them changed. Read by position:
-    the store gives the driver's own rows (tuples, asyncpg records) of these columns."""
+    """A node as ``GET /api/nodes`` reads it: the columns of :class:`NodeListRow`, the floats as
+    columns and the rest packed by the database into one text (``packed``; the store's
+    ``unpack_node`` gives the values back): five objects a row instead of twenty, and one string
+    that tells whether any of them changed. Read by position: the store gives the driver's own
+    rows (tuples, asyncpg records) of these columns."""
 
     node_id: str
     packed: str
     interval_seconds: float
     uptime_seconds: float | None
     clock_offset_seconds: float | None
-
-
-#: the fields of ``NodePackedRow.packed``, in order (strings, integers, a boolean: JSON keeps
-#: them exactly)
-PACKED_FIELDS = (
-    "role",
-    "display_name",
-    "site",
-    "room",
-    "operator_tags_json",
-    "hostname",
-    "ip_address",
-    "software_version",
-    "reported_tags_json",
-    "created_us",
-    "registered_us",
-    "last_heartbeat_us",
-    "instance_id",
-    "state",
-    "protocol_version",
-    "enrolment_open",
-)
 
 
 class NodeBeatRow(NamedTuple):

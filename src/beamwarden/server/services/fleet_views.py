@@ -29,7 +29,6 @@ from beamwarden.fleet import Holder, status_at_age, status_limits_us
 from beamwarden.protocol import InstanceState, NodeStatus
 from beamwarden.server.errors import InvalidRequest
 from beamwarden.server.records import (
-    PACKED_FIELDS,
     Heartbeat,
     NodeFilter,
     NodeListRow,
@@ -363,15 +362,7 @@ class FleetViews:
         key = (packed, interval, uptime, clock_offset, self._last_seen.get(node_id))
         kept = self._kept.get(node_id)
         if kept is None or kept.key != key:
-            fields = dict(zip(PACKED_FIELDS, _json(packed), strict=True))
-            full = NodeListRow(
-                node_id=node_id,
-                interval_seconds=interval,
-                uptime_seconds=uptime,
-                clock_offset_seconds=clock_offset,
-                **fields,
-            )
-            kept = self._keep(self._effective(full), key, now_us)
+            kept = self._keep(self._effective(self._store.unpack_node(row)), key, now_us)
         if kept.last_us is None:
             return kept.head
         last_us = kept.last_us

@@ -167,7 +167,11 @@ class NodeListingStore(Protocol):
         self, flt: NodeFilter, limit: int, after: str | None
     ) -> list[NodePackedRow]:
         """As ``list_node_rows``, the strings, integers and boolean of each row packed into one
-        JSON array (``records.PACKED_FIELDS``)."""
+        text by the database."""
+        ...
+
+    def unpack_node(self, row: NodePackedRow) -> NodeListRow:
+        """The ``NodeListRow`` of a row of ``list_node_packed``."""
         ...
 
     async def node_beats(self, flt: NodeFilter) -> list[NodeBeatRow]:

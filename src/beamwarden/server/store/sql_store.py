@@ -891,7 +891,7 @@ class SqlStore:
         self, flt: NodeFilter, limit: int, after: str | None
     ) -> list[NodePackedRow]:
         """As :meth:`list_node_rows`, each row's strings, integers and boolean packed into one
-        JSON array by the database (``GET /api/nodes``; see :mod:`.node_listing`).
+        text by the database (``GET /api/nodes``; see :mod:`.node_listing`).
 
         Run on the driver's own connection (the statement compiled once per filter): SQLAlchemy's
         result rows and, on PostgreSQL, its BEGIN and ROLLBACK round trips were a third of it."""
@@ -905,6 +905,10 @@ class SqlStore:
             else:
                 rows = await driver.fetch(sql, *params)
         return type_cast(list[NodePackedRow], rows)  # tuples (asyncpg: records) of these columns
+
+    def unpack_node(self, row: NodePackedRow) -> NodeListRow:
+        """The ``NodeListRow`` of a row of :meth:`list_node_packed`."""
+        return node_listing.unpack(row, sqlite=self.dialect == "sqlite")
 
     def _packed_sql(self, flt: NodeFilter, after: bool) -> tuple[str, list[str], dict[str, Any]]:
         """The SQL of :func:`.node_listing.packed_statement` for this dialect, the names of its
