@@ -14,6 +14,7 @@ from beamwarden.server.api.views import node_record
 from beamwarden.server.errors import InvalidRequest
 from beamwarden.server.records import NodeFilter, OperatorFields
 from beamwarden.server.services.fleet_views import StatusCounts
+from beamwarden.server.services.pagination import encode_cursor
 from tests.conftest import START, Server, auth
 
 ONLINE, DEGRADED, OFFLINE, UNKNOWN = (
@@ -157,6 +158,8 @@ async def test_the_page_json_is_the_pages_encoding_as_time_and_nodes_change(
     await same(100)
     server.clock.advance(-1000)  # heartbeats from the future: age 0, online
     await same(100)
+    past_the_end = encode_cursor("nodes", ["zzz"])
+    assert await views.page_json(cursor=past_the_end) == b'{"items":[],"next_cursor":null}'
 
 
 async def test_filters(server: Server) -> None:

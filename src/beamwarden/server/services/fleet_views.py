@@ -196,9 +196,15 @@ class FleetViews:
         rows = await self._store.list_node_packed(ALL_NODES, limit + 1, after)
         more = len(rows) > limit
         encoded = self._encoded
-        items = b",".join([encoded(row, now_us) for row in rows[:limit]])
+        nodes = [encoded(row, now_us) for row in rows[:limit]]
         next_cursor = encode_cursor("nodes", [rows[limit - 1][0]]) if more else None
-        return b'{"items":[' + items + b'],"next_cursor":' + _enc(next_cursor) + b"}"
+        close = b'],"next_cursor":' + _enc(next_cursor) + b"}"
+        if not nodes:
+            return b'{"items":[' + close
+        # one join, no copy of the whole page after it (~650 kB a page of 1000)
+        nodes[0] = b'{"items":[' + nodes[0]
+        nodes[-1] += close
+        return b",".join(nodes)
 
     async def counts(self, flt: NodeFilter = ALL_NODES) -> StatusCounts:
         """How many nodes matching ``flt`` have each status, now."""
@@ -364,20 +370,10 @@ class FleetViews:
         if kept is None or kept.key != key:
             kept = self._keep(self._effective(self._store.unpack_node(row)), key, now_us)
         if kept.last_us is None:
-            return kept.head
+            return kept.whole
         last_us = kept.last_us
-        status = status_at_age(now_us - last_us, kept.limits)
-        return b"".join(
-            (
-                kept.head,
-                _STATUS_JSON[status],
-                kept.middle,
-                _enc(max(0, now_us - last_us) / 1_000_000),
-                kept.tail,
-                kept.since if status in _RUNNING else b"null",
-                kept.end,
-            )
-        )
+        before, after = kept.parts[status_at_age(now_us - last_us, kept.limits)]
+        return b"".join((before, _enc(max(0, now_us - last_us) / 1_000_000), after))
 
     def _keep(self, row: NodeListRow, key: tuple[object, ...], now_us: int) -> _Fragments:
         """Encode the node once and cut its JSON around the three values that depend on ``now``
@@ -390,6 +386,7 @@ class FleetViews:
         if last_us is None:
             kept = _Fragments(key, whole)
         else:
+            # the JSON around the status, the heartbeat age and running_since, for each status
             status_at = whole.index(b',"status":') + 10
             status_end = status_at + len(_STATUS_JSON[node.status])
             age_at = whole.rindex(b',"heartbeat_age_seconds":') + 25
@@ -400,13 +397,18 @@ class FleetViews:
             since = (
                 b"null" if uptime is None else _enc(from_us(last_us) - timedelta(seconds=uptime))
             )
+            head, middle = whole[:status_at], whole[status_end:age_at]
+            tail, end = whole[age_end:since_at], whole[since_end:]
             kept = _Fragments(
                 key,
-                whole[:status_at],
-                whole[status_end:age_at],
-                whole[age_end:since_at],
-                since,
-                whole[since_end:],
+                b"",
+                {
+                    status: (
+                        head + _STATUS_JSON[status] + middle,
+                        tail + (since if status in _RUNNING else b"null") + end,
+                    )
+                    for status in (NodeStatus.ONLINE, NodeStatus.DEGRADED, NodeStatus.OFFLINE)
+                },
                 last_us,
                 self._limits.get(row.interval_seconds) or self._status_limits(row.interval_seconds),
             )
@@ -416,15 +418,13 @@ class FleetViews:
 
 @dataclass(frozen=True, slots=True)
 class _Fragments:
-    """A node's JSON cut around its status, heartbeat age and ``running_since`` (the whole of it
-    in ``head`` when it has no heartbeat), valid while its row (``key``) stays the same."""
+    """A node's JSON, valid while its row and unwritten heartbeat (``key``) stay the same: whole
+    when it has no heartbeat, else for each status the bytes before and after the heartbeat age
+    (the status and ``running_since`` in them)."""
 
     key: tuple[object, ...]
-    head: bytes
-    middle: bytes = b""
-    tail: bytes = b""
-    since: bytes = b""
-    end: bytes = b""
+    whole: bytes
+    parts: dict[NodeStatus, tuple[bytes, bytes]] = field(default_factory=dict)
     last_us: int | None = None
     limits: tuple[int, int] = (0, 0)
 
