@@ -4,7 +4,13 @@ The fast path behind ``GET /api/nodes`` and the dashboard's fleet page: a page o
 read as tuples of the columns a node record shows (tags as their stored JSON text), the status is
 computed inline by :mod:`beamwarden.fleet.status`'s integer rule (its limits once per distinct
 interval), and each node becomes one :class:`NodeSummary` (a ``msgspec.Struct``: cheap to make,
-encoded to JSON without a per-node pydantic model; ``GET /api/nodes`` writes it as it is).
+encoded to JSON without a per-node pydantic model).
+
+``GET /api/nodes`` goes further (:meth:`FleetViews.page_json`): the database packs each row into
+one text (``NodeListingStore.list_node_packed``), and the node's JSON — exactly msgspec's encoding
+of its ``NodeSummary`` — is kept between listings, for each status, cut around the heartbeat age;
+while the packed text, the floats and the unwritten heartbeat stay the same, a listing only picks
+the status and writes the age. A node that changed is encoded anew (and kept).
 
 Heartbeats this process has accepted but not yet written (:attr:`NodeRegistry.last_seen
 <beamwarden.server.services.registry.NodeRegistry.last_seen>`) count, as in
