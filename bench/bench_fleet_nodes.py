@@ -9,9 +9,14 @@ The fleet is written straight into the database (one transaction, through the st
 10 000 nodes with reported inventory and last-heartbeat facts spread over the last 10 minutes, so
 that every status (online, degraded, offline) appears; the server is then started on it and asked
 through HTTP with a ``read`` token over one keep-alive connection (``_rawhttp.py``'s client: no
-client library between the bytes and the parser). The client parses each answer with orjson (as a client that wants 10 000 nodes would; the standard library's ``json`` takes
-~5 ms a page of 1000 here, half the bar on its own); ``parse_ms`` says how much of ``whole_ms``
-that parsing is. Per backend, ``--runs`` (3)
+client library between the bytes and the parser). The client parses each answer with orjson (as a client that wants 10 000 nodes
+would; the standard library's ``json`` takes ~5 ms a page of 1000 here, half the bar on its own).
+
+``whole_ms`` is what the client sees, its parsing included (``parse_ms`` of it, ~3.4 ms a page);
+``whole_answers_ms`` leaves the parsing out: from sending each of the 10 requests to its answer's
+last byte: the server's time plus loopback and the client's reads, which is what the figure is
+about (a client's JSON parser is its own). ``meets_bar`` is judged on ``whole_ms``, the stricter.
+Per backend, ``--runs`` (3)
 server starts, each with one warm-up and ``--queries`` (20) timed fetches of each kind. Medians
 over queries, then over runs. Prints ONE JSON line (progress on stderr):
 
@@ -133,6 +138,12 @@ async def whole_list(client: Client) -> tuple[float, int, float]:
             return (time.perf_counter() - start) * 1000, seen, parsing * 1000
 
 
+def answer_ms(lists: list[tuple[float, int, float]]) -> float:
+    """The median whole list without the client's parsing: the 10 requests' time from sending
+    each to its answer's last byte (the server's part, with loopback and the client's reads)."""
+    return round(statistics.median(ms - parse for ms, _, parse in lists), 2)
+
+
 async def one_page(client: Client, cursor: str | None) -> tuple[float, int]:
     params: dict[str, Any] = {"limit": 100}
     if cursor:
@@ -161,6 +172,7 @@ async def measure(server: h.Server, token: str, queries: int, count: int) -> dic
         mid_page = [(await one_page(client, middle))[0] for _ in range(queries)]
     return {
         "whole_ms": round(statistics.median(whole), 2),
+        "whole_answers_ms": answer_ms(lists),
         "whole_p90_ms": round(sorted(whole)[int(0.9 * (len(whole) - 1))], 2),
         "parse_ms": round(statistics.median(p for _, _, p in lists), 2),
         "page100_ms": round(statistics.median(first_page), 2),
@@ -184,7 +196,15 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 h.log(f"{backend} run {run + 1}: {result}")
                 runs.append(result)
     summary: dict[str, Any] = h.medians(
-        runs, ["whole_ms", "whole_p90_ms", "parse_ms", "page100_ms", "page100_middle_ms"]
+        runs,
+        [
+            "whole_ms",
+            "whole_answers_ms",
+            "whole_p90_ms",
+            "parse_ms",
+            "page100_ms",
+            "page100_middle_ms",
+        ],
     )
     whole, page = summary["whole_ms"], summary["page100_ms"]
     summary["meets_bar"] = bool(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from beamwarden.protocol import NodeStatus, Scope
@@ -13,6 +14,7 @@ from beamwarden.server.api.views import node_record
 from beamwarden.server.errors import InvalidRequest
 from beamwarden.server.records import NodeFilter, OperatorFields
 from beamwarden.server.services.fleet_views import StatusCounts
+from beamwarden.server.services.pagination import encode_cursor
 from tests.conftest import START, Server, auth
 
 ONLINE, DEGRADED, OFFLINE, UNKNOWN = (
@@ -113,6 +115,51 @@ async def test_the_list_gives_the_records_the_registry_gives(server: Server) -> 
     assert c5["software_version"] == "2.1.0"
     assert c5["operator_tags"] == {"rack": "r7"}
     assert c5["running_since"] == "2026-11-22T11:01:00Z"  # its heartbeat at 12:01:00 - 3600 s
+
+
+async def test_the_page_json_is_the_pages_encoding_as_time_and_nodes_change(
+    server: Server,
+) -> None:
+    """``page_json`` keeps fragments of each node's JSON between listings: byte for byte what
+    msgspec makes of ``page``, while statuses age, nodes change, heartbeats arrive and flush."""
+    hub = await fleet(server)
+    views = server.services.fleet
+    encode = msgspec.json.Encoder().encode
+
+    async def same(limit: int) -> None:
+        cursor: str | None = None
+        while True:
+            page = await views.page(limit=limit, cursor=cursor)
+            body = await views.page_json(limit=limit, cursor=cursor)
+            assert body == encode({"items": page.items, "next_cursor": page.next_cursor})
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    await same(3)
+    await same(100)  # from the kept fragments
+    tags = {"status": "x", "heartbeat_age_seconds": "1", "running_since": "n", "a": '",\\'}
+    await server.services.registry.set_operator_fields(
+        "a-0",
+        OperatorFields(
+            display_name='"status":"online" (a, b) \\ c',
+            site="",
+            room=" ",
+            operator_tags=tags,
+        ),
+    )
+    await same(100)
+    for step in (15, 20, 40):  # a-0, a-1, c-5: online, degraded, offline
+        server.clock.advance(step)
+        await same(3)
+    await send(server, hub, "a-0", uptime_seconds=99.25)  # in memory only
+    await same(100)
+    await server.services.heartbeats.flush()
+    await same(100)
+    server.clock.advance(-1000)  # heartbeats from the future: age 0, online
+    await same(100)
+    past_the_end = encode_cursor("nodes", ["zzz"])
+    assert await views.page_json(cursor=past_the_end) == b'{"items":[],"next_cursor":null}'
 
 
 async def test_filters(server: Server) -> None:

@@ -124,6 +124,20 @@ class NodeListRow(NamedTuple):
     enrolment_open: bool
 
 
+class NodePackedRow(NamedTuple):
+    """A node as ``GET /api/nodes`` reads it: the columns of :class:`NodeListRow`, the floats as
+    columns and the rest packed by the database into one text (``packed``; the store's
+    ``unpack_node`` gives the values back): five objects a row instead of twenty, and one string
+    that tells whether any of them changed. Read by position: the store gives the driver's own
+    rows (tuples, asyncpg records) of these columns."""
+
+    node_id: str
+    packed: str
+    interval_seconds: float
+    uptime_seconds: float | None
+    clock_offset_seconds: float | None
+
+
 class NodeBeatRow(NamedTuple):
     """What a node's status needs: ``(node_id, last_heartbeat_us, interval_seconds)``."""
 

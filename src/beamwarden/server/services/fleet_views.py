@@ -4,7 +4,13 @@ The fast path behind ``GET /api/nodes`` and the dashboard's fleet page: a page o
 read as tuples of the columns a node record shows (tags as their stored JSON text), the status is
 computed inline by :mod:`beamwarden.fleet.status`'s integer rule (its limits once per distinct
 interval), and each node becomes one :class:`NodeSummary` (a ``msgspec.Struct``: cheap to make,
-encoded to JSON without a per-node pydantic model; ``GET /api/nodes`` writes it as it is).
+encoded to JSON without a per-node pydantic model).
+
+``GET /api/nodes`` goes further (:meth:`FleetViews.page_json`): the database packs each row into
+one text (``NodeListingStore.list_node_packed``), and the node's JSON — exactly msgspec's encoding
+of its ``NodeSummary`` — is kept between listings, for each status, cut around the heartbeat age;
+while the packed text, the floats and the unwritten heartbeat stay the same, a listing only picks
+the status and writes the age. A node that changed is encoded anew (and kept).
 
 Heartbeats this process has accepted but not yet written (:attr:`NodeRegistry.last_seen
 <beamwarden.server.services.registry.NodeRegistry.last_seen>`) count, as in
@@ -28,7 +34,14 @@ import msgspec
 from beamwarden.fleet import Holder, status_at_age, status_limits_us
 from beamwarden.protocol import InstanceState, NodeStatus
 from beamwarden.server.errors import InvalidRequest
-from beamwarden.server.records import Heartbeat, NodeFilter, NodeListRow, from_us, to_us
+from beamwarden.server.records import (
+    Heartbeat,
+    NodeFilter,
+    NodeListRow,
+    NodePackedRow,
+    from_us,
+    to_us,
+)
 from beamwarden.server.services.clock import Clock
 from beamwarden.server.services.leases import LeaseService, node_lease_name
 from beamwarden.server.services.pagination import decode_cursor, encode_cursor
@@ -40,12 +53,16 @@ _SCAN_CHUNK = 1000
 _TIMES_KEPT = 200_000
 _TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
 _json = msgspec.json.Decoder().decode
+_enc = msgspec.json.Encoder().encode
+#: at most this many nodes' JSON fragments are kept
+_NODES_KEPT = 100_000
 
 #: no filter: every node, revoked ones too
 ALL_NODES = NodeFilter()
 _UNKNOWN = NodeStatus.UNKNOWN
 _RUNNING = (NodeStatus.ONLINE, NodeStatus.DEGRADED)
 _STATES: dict[str, InstanceState] = {state.value: state for state in InstanceState}
+_STATUS_JSON: dict[NodeStatus, bytes] = {status: _enc(status) for status in NodeStatus}
 
 
 class NodeSummary(msgspec.Struct, frozen=True):
@@ -134,6 +151,8 @@ class FleetViews:
         #: creation and registration times (µs → datetime) seen in listings: they seldom change,
         #: and making a datetime is a tenth of a node's cost
         self._times: dict[int, datetime] = {}
+        #: node_id → its JSON in fragments (``page_json``)
+        self._kept: dict[str, _Fragments] = {}
 
     async def page(
         self,
@@ -172,6 +191,26 @@ class FleetViews:
             lease_holders=await self._holders(items) if lease_holders else {},
             last_reading_at={node_id: from_us(us) for node_id, us in newest.items()},
         )
+
+    async def page_json(self, *, limit: int = 100, cursor: str | None = None) -> bytes:
+        """``{"items": [...], "next_cursor": ...}`` of ``page(limit=limit, cursor=cursor)``, byte
+        for byte as msgspec encodes it, from fragments of each node's JSON kept between listings
+        (a node is encoded anew only when its row or its unwritten heartbeat changed)."""
+        _check(ALL_NODES, limit)
+        after = decode_cursor("nodes", cursor, (str,))[0] if cursor else None
+        now_us = to_us(self._clock.now())
+        rows = await self._store.list_node_packed(ALL_NODES, limit + 1, after)
+        more = len(rows) > limit
+        encoded = self._encoded
+        nodes = [encoded(row, now_us) for row in rows[:limit]]
+        next_cursor = encode_cursor("nodes", [rows[limit - 1][0]]) if more else None
+        close = b'],"next_cursor":' + _enc(next_cursor) + b"}"
+        if not nodes:
+            return b'{"items":[' + close
+        # one join, no copy of the whole page after it (~650 kB a page of 1000)
+        nodes[0] = b'{"items":[' + nodes[0]
+        nodes[-1] += close
+        return b",".join(nodes)
 
     async def counts(self, flt: NodeFilter = ALL_NODES) -> StatusCounts:
         """How many nodes matching ``flt`` have each status, now."""
@@ -237,6 +276,35 @@ class FleetViews:
             found = self._times[us] = from_us(us)
         return found
 
+    def _effective(self, row: NodeListRow) -> NodeListRow:
+        """The row with this process's unwritten heartbeat of the node, if fresher, applied."""
+        beat = self._last_seen.get(row[0])
+        last_us = row[12]
+        if beat is None or (last_us is not None and beat.received_us < last_us):
+            return row
+        return NodeListRow(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            beat.software_version,
+            row[9],
+            row[10],
+            row[11],
+            beat.received_us,
+            beat.interval_seconds,
+            beat.uptime_seconds,
+            beat.instance_id,
+            beat.state,
+            beat.protocol_version,
+            beat.clock_offset_seconds,
+            row[19],
+        )
+
     def _summary(self, row: NodeListRow, now_us: int) -> NodeSummary:
         # the hot loop of a listing (10 000 calls for the whole fleet): plain locals, positional
         # construction, one dict look-up per distinct interval and instance state
@@ -261,17 +329,7 @@ class FleetViews:
             protocol_version,
             clock_offset,
             enrolment_open,
-        ) = row
-        beat = self._last_seen.get(node_id)
-        if beat is not None and (last_us is None or beat.received_us >= last_us):
-            last_us = beat.received_us
-            interval = beat.interval_seconds
-            uptime = beat.uptime_seconds
-            instance_id = beat.instance_id
-            state = beat.state
-            protocol_version = beat.protocol_version
-            clock_offset = beat.clock_offset_seconds
-            software_version = beat.software_version
+        ) = self._effective(row)
         running_since = last_heartbeat = age = None
         if last_us is None:
             status = _UNKNOWN
@@ -307,6 +365,74 @@ class FleetViews:
             bool(enrolment_open),
             running_since,
         )
+
+    def _encoded(self, row: NodePackedRow, now_us: int) -> bytes:
+        """The node's JSON as ``_enc(self._summary(...))`` gives it, from its kept fragments:
+        only the status, the heartbeat age and ``running_since`` are made anew."""
+        node_id, packed, interval, uptime, clock_offset = row
+        # what the JSON is made of: the row and the unwritten heartbeat (applied or not)
+        key = (packed, interval, uptime, clock_offset, self._last_seen.get(node_id))
+        kept = self._kept.get(node_id)
+        if kept is None or kept.key != key:
+            kept = self._keep(self._effective(self._store.unpack_node(row)), key, now_us)
+        if kept.last_us is None:
+            return kept.whole
+        last_us = kept.last_us
+        before, after = kept.parts[status_at_age(now_us - last_us, kept.limits)]
+        return b"".join((before, _enc(max(0, now_us - last_us) / 1_000_000), after))
+
+    def _keep(self, row: NodeListRow, key: tuple[object, ...], now_us: int) -> _Fragments:
+        """Encode the node once and cut its JSON around the three values that depend on ``now``
+        (keys in fields after the tags are found from the end: a tag may be named like one)."""
+        node = self._summary(row, now_us)
+        whole = _enc(node)
+        if len(self._kept) >= _NODES_KEPT:
+            self._kept.clear()
+        last_us = row.last_heartbeat_us
+        if last_us is None:
+            kept = _Fragments(key, whole)
+        else:
+            # the JSON around the status, the heartbeat age and running_since, for each status
+            status_at = whole.index(b',"status":') + 10
+            status_end = status_at + len(_STATUS_JSON[node.status])
+            age_at = whole.rindex(b',"heartbeat_age_seconds":') + 25
+            age_end = whole.index(b',"interval_seconds":', age_at)
+            since_at = whole.rindex(b',"running_since":') + 17
+            since_end = whole.index(b',"software_version_since":', since_at)
+            uptime = row.uptime_seconds
+            since = (
+                b"null" if uptime is None else _enc(from_us(last_us) - timedelta(seconds=uptime))
+            )
+            head, middle = whole[:status_at], whole[status_end:age_at]
+            tail, end = whole[age_end:since_at], whole[since_end:]
+            kept = _Fragments(
+                key,
+                b"",
+                {
+                    status: (
+                        head + _STATUS_JSON[status] + middle,
+                        tail + (since if status in _RUNNING else b"null") + end,
+                    )
+                    for status in (NodeStatus.ONLINE, NodeStatus.DEGRADED, NodeStatus.OFFLINE)
+                },
+                last_us,
+                self._limits.get(row.interval_seconds) or self._status_limits(row.interval_seconds),
+            )
+        self._kept[row.node_id] = kept
+        return kept
+
+
+@dataclass(frozen=True, slots=True)
+class _Fragments:
+    """A node's JSON, valid while its row and unwritten heartbeat (``key``) stay the same: whole
+    when it has no heartbeat, else for each status the bytes before and after the heartbeat age
+    (the status and ``running_since`` in them)."""
+
+    key: tuple[object, ...]
+    whole: bytes
+    parts: dict[NodeStatus, tuple[bytes, bytes]] = field(default_factory=dict)
+    last_us: int | None = None
+    limits: tuple[int, int] = (0, 0)
 
 
 def _tags(text: str | None) -> dict[str, str]:

@@ -19,6 +19,7 @@ from beamwarden.server.records import (
     NodeBeatRow,
     NodeFilter,
     NodeListRow,
+    NodePackedRow,
     NodeRow,
     OperatorFields,
     ReadingBatch,
@@ -160,6 +161,17 @@ class NodeListingStore(Protocol):
     ) -> list[NodeListRow]:
         """Nodes matching ``flt`` ordered by node_id, strictly after ``after``; tags as their
         stored JSON text."""
+        ...
+
+    async def list_node_packed(
+        self, flt: NodeFilter, limit: int, after: str | None
+    ) -> list[NodePackedRow]:
+        """As ``list_node_rows``, the strings, integers and boolean of each row packed into one
+        text by the database."""
+        ...
+
+    def unpack_node(self, row: NodePackedRow) -> NodeListRow:
+        """The ``NodeListRow`` of a row of ``list_node_packed``."""
         ...
 
     async def node_beats(self, flt: NodeFilter) -> list[NodeBeatRow]:

@@ -64,6 +64,7 @@ from beamwarden.server.records import (
     NodeBeatRow,
     NodeFilter,
     NodeListRow,
+    NodePackedRow,
     NodeRow,
     OperatorFields,
     ReadingBatch,
@@ -216,6 +217,7 @@ class SqlStore:
         self._node_refs: dict[str, int] = {}
         self._node_names: dict[int, str] = {}
         self._sensor_names: dict[int, tuple[str, str]] = {}
+        self._packed: dict[tuple[NodeFilter, bool], tuple[str, list[str], dict[str, Any]]] = {}
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -884,6 +886,42 @@ class SqlStore:
         # SQLAlchemy's rows are named tuples of exactly these columns: not copied (10 000 copies
         # were 5 % of listing the whole fleet)
         return type_cast(list[NodeListRow], rows)
+
+    async def list_node_packed(
+        self, flt: NodeFilter, limit: int, after: str | None
+    ) -> list[NodePackedRow]:
+        """As :meth:`list_node_rows`, each row's strings, integers and boolean packed into one
+        text by the database (``GET /api/nodes``; see :mod:`.node_listing`).
+
+        Run on the driver's own connection (the statement compiled once per filter): SQLAlchemy's
+        result rows and, on PostgreSQL, its BEGIN and ROLLBACK round trips were a third of it."""
+        sql, names, bound = self._packed_sql(flt, after is not None)
+        values = {**bound, "after": after, "limit": limit}
+        params = [values[name] for name in names]
+        async with self._read() as conn:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            if self.dialect == "sqlite":
+                rows = await driver.execute_fetchall(sql, params)
+            else:
+                rows = await driver.fetch(sql, *params)
+        return type_cast(list[NodePackedRow], rows)  # tuples (asyncpg: records) of these columns
+
+    def unpack_node(self, row: NodePackedRow) -> NodeListRow:
+        """The ``NodeListRow`` of a row of :meth:`list_node_packed`."""
+        return node_listing.unpack(row, sqlite=self.dialect == "sqlite")
+
+    def _packed_sql(self, flt: NodeFilter, after: bool) -> tuple[str, list[str], dict[str, Any]]:
+        """The SQL of :func:`.node_listing.packed_statement` for this dialect, the names of its
+        positional parameters in order and the values the filter bound."""
+        found = self._packed.get((flt, after))
+        if found is None:
+            stmt = node_listing.packed_statement(flt, after=after, sqlite=self.dialect == "sqlite")
+            compiled = stmt.compile(dialect=self.engine.dialect)
+            names = list(compiled.positiontup or ())
+            if len(self._packed) >= 64:
+                self._packed.clear()
+            found = self._packed[(flt, after)] = (compiled.string, names, dict(compiled.params))
+        return found
 
     async def node_beats(self, flt: NodeFilter) -> list[NodeBeatRow]:
         """``(node_id, last_heartbeat_us, interval_seconds)`` of every node matching ``flt``."""
