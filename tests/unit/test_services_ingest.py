@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import pytest
 
 from beamwarden.protocol import Reading, Telemetry
-from beamwarden.server.errors import StoreUnavailable
+from beamwarden.server.errors import Overloaded, StoreUnavailable
 from beamwarden.server.metrics import ServerMetrics
 from beamwarden.server.records import BatchOutcome, Heartbeat, NodeRow, Principal, ReadingBatch
 from beamwarden.server.services.clock import FakeClock
 from beamwarden.server.services.heartbeats import HeartbeatService
-from beamwarden.server.services.ingest import GroupCommitter, Overloaded
+from beamwarden.server.services.ingest import GroupCommitter
 
 T0 = datetime(2026, 11, 22, tzinfo=UTC)
 

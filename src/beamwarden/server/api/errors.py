@@ -23,28 +23,15 @@ from beamwarden.protocol import BatchTooLarge, SchemaViolation, UnsupportedProto
 from beamwarden.server.api.body import BodyTooLarge, UnsupportedEncoding
 from beamwarden.server.context import current_request_id
 from beamwarden.server.errors import (
-    AlreadyExists,
-    Forbidden,
-    InvalidRequest,
-    NotFound,
+    Overloaded,
     ServerError,
     StoreUnavailable,
     Unauthenticated,
+    http_status,
 )
 from beamwarden.server.metrics import ServerMetrics
-from beamwarden.server.services.ingest import Overloaded
 
 log = logging.getLogger("beamwarden.api")
-
-_STATUS: list[tuple[type[ServerError], int]] = [
-    (StoreUnavailable, 503),
-    (Overloaded, 429),
-    (NotFound, 404),
-    (AlreadyExists, 409),
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (InvalidRequest, 400),
-]
 
 
 def error_response(
@@ -104,14 +91,14 @@ def response_for(exc: Exception, metrics: ServerMetrics | None = None) -> Respon
     if isinstance(exc, ServerError):
         if isinstance(exc, StoreUnavailable) and metrics is not None:
             metrics.db_errors.labels("request").inc()
-        for kind, status in _STATUS:
-            if isinstance(exc, kind):
-                headers = None
-                if isinstance(exc, StoreUnavailable | Overloaded):
-                    headers = {"Retry-After": str(exc.retry_after)}
-                if isinstance(exc, Unauthenticated):
-                    headers = {"WWW-Authenticate": "Bearer"}
-                return error_response(status, exc.code, exc.message, headers=headers)
+        status = http_status(exc)
+        if status is not None:
+            headers = None
+            if isinstance(exc, StoreUnavailable | Overloaded):
+                headers = {"Retry-After": str(exc.retry_after)}
+            if isinstance(exc, Unauthenticated):
+                headers = {"WWW-Authenticate": "Bearer"}
+            return error_response(status, exc.code, exc.message, headers=headers)
         log.error("unmapped server error %s: %s", type(exc).__name__, exc)
     else:
         log.error("unhandled error", exc_info=exc)

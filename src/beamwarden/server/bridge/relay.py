@@ -38,10 +38,9 @@ import msgspec
 from beamwarden.protocol import SchemaViolation, Scope
 from beamwarden.sensors import Availability, AvailabilityKind, DecodeError, decode_gateway_message
 from beamwarden.server.device_records import SeenDevice
-from beamwarden.server.errors import AlreadyExists, ServerError, StoreUnavailable
+from beamwarden.server.errors import AlreadyExists, Overloaded, ServerError, StoreUnavailable
 from beamwarden.server.records import Principal, to_us
 from beamwarden.server.services.container import Services
-from beamwarden.server.services.ingest import Overloaded
 
 from .config import BridgeConfig, gateway_node_id
 from .dedup import RecentReadings

@@ -18,7 +18,7 @@ from datetime import timedelta
 from beamwarden.fleet import plausible_window
 from beamwarden.protocol import Issue, Reading, SchemaViolation, Scope, SensorType, decode_readings
 from beamwarden.server.context import current_request_id
-from beamwarden.server.errors import Forbidden, ServerError, StoreUnavailable
+from beamwarden.server.errors import Forbidden, Overloaded, ServerError, StoreUnavailable
 from beamwarden.server.metrics import ServerMetrics
 from beamwarden.server.records import (
     EPOCH,
@@ -36,16 +36,6 @@ from beamwarden.server.services.registry import NodeRegistry
 
 log = logging.getLogger("beamwarden.ingest")
 _US = timedelta(microseconds=1)
-
-
-class Overloaded(ServerError):
-    """More readings wait for a commit than the server holds; the sender retries later."""
-
-    code = "overloaded"
-
-    def __init__(self, message: str, retry_after: int = 1):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(slots=True)

@@ -23,12 +23,17 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from beamwarden.protocol import Scope
 from beamwarden.protocol.vocabulary import is_ident
-from beamwarden.server.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
+from beamwarden.server.errors import (
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+    Unauthenticated,
+)
 from beamwarden.server.records import Principal, TokenRow, to_us
 from beamwarden.server.services.activity import ActivityLog
 from beamwarden.server.services.clock import Clock
 from beamwarden.server.services.credentials import Credentials, IssuedToken, hash_token
-from beamwarden.server.services.ingest import Overloaded
 from beamwarden.server.user_records import Role, SessionRow, UserRow
 
 __all__ = [

@@ -19,37 +19,16 @@ from jinja2 import Environment
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from beamwarden import __version__
-from beamwarden.server.errors import (
-    AlreadyExists,
-    Forbidden,
-    InvalidRequest,
-    NotFound,
-    ServerError,
-    StoreUnavailable,
-    Unauthenticated,
-)
-from beamwarden.server.services.ingest import Overloaded
+from beamwarden.server.errors import ServerError, http_status
 
 from .security import LoginRequired, Viewer, settings_of, with_security_headers
 
 log = logging.getLogger("beamwarden.web")
 
-_STATUS: list[tuple[type[ServerError], int]] = [
-    (StoreUnavailable, 503),
-    (Overloaded, 429),
-    (NotFound, 404),
-    (AlreadyExists, 409),
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (InvalidRequest, 400),
-]
-
 
 def status_of(exc: ServerError) -> int:
-    for kind, status in _STATUS:
-        if isinstance(exc, kind):
-            return status
-    return 500
+    """The shared table's status (:data:`~beamwarden.server.errors.HTTP_STATUS`), 500 if none."""
+    return http_status(exc) or 500
 
 
 def is_panel(request: Request) -> bool:
