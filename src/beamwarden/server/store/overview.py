@@ -12,11 +12,23 @@ numbers count (``push_ok: true`` is not a point of a chart).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, ColumnElement, Double, and_, case, cast, func, literal, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Double,
+    Select,
+    Subquery,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,13 +41,26 @@ from .schema import nodes, readings, sensors, telemetry
 _T = telemetry.c
 _R = readings.c
 _decode = msgspec.json.Decoder().decode
-_AGGREGATE: dict[str, Callable[[ColumnElement[Any]], ColumnElement[Any]]] = {
+#: the aggregates a bucketed series may ask for (readings and telemetry alike)
+AGGREGATE: dict[str, Callable[[ColumnElement[Any]], ColumnElement[Any]]] = {
     "avg": func.avg,
     "min": func.min,
     "max": func.max,
     "count": func.count,
     "sum": func.sum,
 }
+
+
+def bucketed(inner: Subquery, aggregates: Sequence[str], limit: int) -> Select[Any]:
+    """``aggregates`` of ``inner.c.v`` per bucket ``inner.c.b`` (nulls left out), oldest first."""
+    v = inner.c.v
+    return (
+        select(inner.c.b, *(AGGREGATE[a](v).label(a) for a in aggregates))
+        .where(v.is_not(None))
+        .group_by(inner.c.b)
+        .order_by(inner.c.b)
+        .limit(limit)
+    )
 
 
 def metric_number(dialect: str, metric: str) -> ColumnElement[Any]:
@@ -67,7 +92,7 @@ async def telemetry_series(
         or query.limit <= 0
         or query.since_us >= query.until_us
         or not query.aggregates
-        or any(a not in _AGGREGATE for a in query.aggregates)
+        or any(a not in AGGREGATE for a in query.aggregates)
         or FIELD_NAME_RE.fullmatch(query.metric) is None
     ):
         return []
@@ -86,14 +111,7 @@ async def telemetry_series(
         )
         .subquery()
     )
-    v = inner.c.v
-    stmt = (
-        select(inner.c.b, *(_AGGREGATE[a](v).label(a) for a in query.aggregates))
-        .where(v.is_not(None))
-        .group_by(inner.c.b)
-        .order_by(inner.c.b)
-        .limit(query.limit)
-    )
+    stmt = bucketed(inner, query.aggregates, query.limit)
     out = []
     for row in await conn.execute(stmt):
         values: dict[str, float | int | None] = {}

@@ -20,7 +20,7 @@ a slot (or, for the rare reading carrying that field as text, a JSON test), a JS
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -91,7 +91,14 @@ from .config import (
 from .failures import guarded, is_unique_violation
 from .ingest import decode_fields
 from .layout import SLOTS
-from .overview import heartbeat_times, latest_metrics, sensors_latest, telemetry_series
+from .overview import (
+    AGGREGATE,
+    bucketed,
+    heartbeat_times,
+    latest_metrics,
+    sensors_latest,
+    telemetry_series,
+)
 from .partitions import ensure_partitions
 from .postgres_writer import PostgresReadingWriter
 from .rollups import MINUTE_US, Agg, add_to, forgotten_series, roll_up, rollup_series
@@ -126,13 +133,6 @@ _READING_COLUMNS = (
     _R.payload,
 )
 _VALUE_COLUMNS = tuple(readings.c[f"v{slot}"] for slot in range(SLOTS))
-_AGGREGATE: dict[str, Callable[[ColumnElement[Any]], ColumnElement[Any]]] = {
-    "avg": func.avg,
-    "min": func.min,
-    "max": func.max,
-    "count": func.count,
-    "sum": func.sum,
-}
 
 
 @dataclass(frozen=True)
@@ -714,15 +714,7 @@ class SqlStore:
             )
             .subquery()
         )
-        v = inner.c.v
-        stmt = (
-            select(inner.c.b, *(_AGGREGATE[a](v).label(a) for a in query.aggregates))
-            .where(v.is_not(None))
-            .group_by(inner.c.b)
-            .order_by(inner.c.b)
-            .limit(query.limit)
-        )
-        return SeriesSql(stmt, origin)
+        return SeriesSql(bucketed(inner, query.aggregates, query.limit), origin)
 
     def _walk_buckets(
         self, ref: int, column: ColumnElement[Any], query: SeriesQuery, origin: int, start: int
@@ -768,7 +760,7 @@ class SqlStore:
             r.ts_us >= start,
             r.ts_us < until,
         )
-        aggregates = [_AGGREGATE[a](column) for a in query.aggregates]
+        aggregates = [AGGREGATE[a](column) for a in query.aggregates]
         if self.dialect == "sqlite":
             parts: list[ColumnElement[Any]] = []
             for name, agg in zip(query.aggregates, aggregates, strict=True):
