@@ -1,6 +1,7 @@
 """The store on a PostgreSQL server that stops and comes back: every operation fails fast with
 StoreUnavailable while it is down, and the same store object works again once it is up (pooled
-connections are pre-pinged, and the readings writer drops a connection that failed mid-COPY)."""
+connections are pre-pinged; the readings writer drops a connection that failed mid-COPY, and one
+that the server closed while it was kept idle)."""
 
 from __future__ import annotations
 
@@ -66,5 +67,11 @@ async def test_store_recovers_after_postgres_restarts() -> None:
             assert await store.write_readings(_batch(range(5, 21))) == [BatchOutcome(10, 6)]
             assert await store.count_readings(ReadingFilter()) == 20
             assert await store.add_event(NewEvent(BASE, "x", "up")) > 0
+
+            # a restart while the writer's kept connection is idle: the first write after it
+            # gets a new connection instead of failing on the dead one
+            await asyncio.to_thread(pg.stop, "fast")
+            await asyncio.to_thread(pg.start)
+            assert await store.write_readings(_batch(range(21, 31))) == [BatchOutcome(10, 0)]
         finally:
             await store.close()

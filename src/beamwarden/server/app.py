@@ -92,7 +92,7 @@ def backend_name(url: str) -> str:
 def service_config(settings: ServerSettings) -> ServiceConfig:
     return ServiceConfig(
         max_batch=settings.max_batch,
-        ingest_writers=settings.ingest_writers,
+        ingest_writers=settings.writers,
         ingest_max_pending_readings=settings.ingest_max_pending_readings,
         token_cache_s=settings.token_cache_s,
         heartbeat_buffer_max=settings.heartbeat_buffer_max,

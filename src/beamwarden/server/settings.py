@@ -81,10 +81,18 @@ class ServerSettings(BaseSettings):
 
     ingest_sink: Literal["store", "discard"] = "store"
     """``discard`` validates readings and throws them away: only for measuring the cost of storage."""
-    ingest_writers: int = Field(1, ge=1, le=16)
-    """Concurrent group commits. 1 suits SQLite (one writer) and, for now, PostgreSQL too: a
-    stream's lock is held through COPY and commit, so two writers of one stream queue (measured:
-    2 writers 27–30k vs 1 writer 36–45k readings/s); more help many nodes sending at once."""
+    ingest_writers: int | None = Field(None, ge=1, le=16)
+    """Concurrent group commits; unset: 1 on SQLite (it has one writer anyway), 4 on PostgreSQL,
+    whose writers copy their readings at the same time and queue only for the short end of a
+    commit that records a stream's sequence ranges (docs/benchmarks.md)."""
+
+    @property
+    def writers(self) -> int:
+        """``ingest_writers``, or the default of the database in use."""
+        if self.ingest_writers is not None:
+            return self.ingest_writers
+        return 4 if self.database_url.startswith(("postgres", "postgresql")) else 1
+
     ingest_max_pending_readings: int = Field(200_000, ge=1000)
     """Readings waiting for a commit beyond which new batches are refused with 429 + Retry-After."""
     opaque_id_window_s: float = Field(7 * 86400, gt=0)

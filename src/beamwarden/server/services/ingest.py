@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -232,11 +233,15 @@ class IngestService:
             self._metrics.readings_duplicate.inc(outcome.duplicates)
         if outcome.conflicts:
             self._metrics.readings_conflict.inc(len(outcome.conflicts))
-        kinds = Counter(
-            r.sensor_type if r.sensor_type in _KNOWN_TYPES else "other" for r in readings
-        )
-        for kind, n in kinds.items():
-            self._metrics.readings_received.labels(kind).inc(n)
+        other = 0
+        for kind, n in Counter(map(_SENSOR_TYPE, readings)).items():
+            if kind in _KNOWN_TYPES:
+                self._metrics.readings_received.labels(kind).inc(n)
+            else:
+                other += n
+        if other:
+            self._metrics.readings_received.labels("other").inc(other)
 
 
 _KNOWN_TYPES = frozenset(t.value for t in SensorType)
+_SENSOR_TYPE = operator.attrgetter("sensor_type")

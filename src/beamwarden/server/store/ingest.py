@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -54,6 +55,8 @@ _NUMBER = (int, float)
 #: a reading id of a stream: everything up to the last ':' or '-', then 1-18 ASCII digits
 #: without a leading zero (:func:`beamwarden.protocol.parse_stream_id`'s rule)
 _STREAM_MATCH = re.compile(r"(.+[:-])(0|[1-9][0-9]{0,17})\Z", re.DOTALL).match
+_FIRST = operator.itemgetter(0)  # a row's sensor_ref; a stream item's seq
+_TS = operator.itemgetter(3)  # a row's ts_us
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
@@ -77,6 +80,13 @@ class NullMarks(NamedTuple):
 NO_MARKS = NullMarks(None, None, None)
 SQLITE_MARKS = NullMarks(0, "", math.nan)
 MINUTE_US = 60_000_000
+#: PostgreSQL: the advisory lock space (``pg_advisory_xact_lock(space, key)``) of the minutes a
+#: commit marks for the rollup job, and how many keys it has (a minute's key is its number modulo
+#: this: keys repeat after ~17 h, so an old backfilled minute may share the current minute's key)
+MINUTE_LOCK_SPACE = 0x6277_0060
+MINUTE_LOCK_KEYS = 1024
+#: most minute keys a commit takes; a commit spanning more locks its marks' rows instead
+MINUTE_LOCKS_MAX = 64
 #: most sensor ids whose fleet-wide verdict is cached (the cache is cleared beyond it)
 _FLEET_CACHE_MAX = 100_000
 
@@ -164,6 +174,11 @@ def assign_slots(slots: dict[str, int], wanted: dict[str, None]) -> dict[str, in
             out = dict(slots)
         out[name] = len(out)
     return out
+
+
+def minute_lock_key(minute_us: int) -> int:
+    """The key, in :data:`MINUTE_LOCK_SPACE`, that guards the rollup marks of a minute."""
+    return minute_us // MINUTE_US % MINUTE_LOCK_KEYS
 
 
 def advisory_key(node_id: str, stream: str) -> int:
@@ -368,43 +383,79 @@ class GroupPlan:
         """Per (node, stream): the seq window whose stored ranges matter, ``[min-1, max+1]``."""
         out = []
         for (node_id, stream), items in self.streams.items():
-            seqs = [seq for seq, _ in items]
+            seqs = list(map(_FIRST, items))
             out.append((node_id, stream, min(seqs) - 1, max(seqs) + 1))
+        return out
+
+    def claims(self) -> list[tuple[str, str, int, int]] | None:
+        """Each stream's seqs as ranges ``(node, stream, lo, hi)`` (disjoint, not touching), or
+        ``None`` if a seq comes twice within the group."""
+        out: list[tuple[str, str, int, int]] = []
+        for (node_id, stream), items in self.streams.items():
+            seqs = list(map(_FIRST, items))
+            first = seqs[0]
+            last = seqs[-1]
+            if last - first == len(seqs) - 1 and seqs == list(range(first, last + 1)):
+                out.append((node_id, stream, first, last))  # the common case, checked in C
+            elif len(set(seqs)) == len(seqs):
+                out.extend((node_id, stream, lo, hi) for lo, hi in ranges_of(seqs))
+            else:
+                return None
         return out
 
     def dedup_streams(
         self, stored: dict[tuple[str, str], list[tuple[int, int]]]
     ) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int, int]]]:
         """Mark duplicates among the stream ids, given the stored ranges overlapping each stream's
-        bounds. Returns the range rows to delete ``(node, stream, lo)`` and to insert
-        ``(node, stream, lo, hi)`` (the overlapped rows, merged with what is new)."""
-        dup = self.dup
-        rows = self.rows
+        bounds. Returns the range rows to delete ``(node, stream, lo)`` and to upsert by ``lo``
+        ``(node, stream, lo, hi)``: the overlapped rows merged with what is new (a merged range
+        usually keeps a stored row's ``lo``: that row is updated, not deleted)."""
         delete: list[tuple[str, str, int]] = []
-        insert: list[tuple[str, str, int, int]] = []
+        upsert: list[tuple[str, str, int, int]] = []
         for skey, items in self.streams.items():
             ranges = sorted(stored.get(skey, ()))
-            seen: dict[int, int] = {}
-            for seq, index in items:
-                if ranges and covered(seq, ranges):
-                    dup[index] = 1
-                    self.stored_dups.append(index)
+            seqs = list(map(_FIRST, items))
+            first = seqs[0]
+            last = seqs[-1]
+            if (
+                last - first == len(seqs) - 1
+                and seqs == list(range(first, last + 1))
+                and not any(lo <= last and first <= hi for lo, hi in ranges)
+            ):  # the common case, checked in C: in order, each once, none stored before
+                new = [(first, last)]
+            else:
+                new = self._dedup_stream(items, ranges)
+                if not new:
                     continue
-                first = seen.get(seq)
-                if first is None:
-                    seen[seq] = index
-                else:
-                    dup[index] = 1
-                    self._compare(index, rows[first])
-            if not seen:
-                continue
             node_id, stream = skey
-            merged = merge_ranges(ranges + ranges_of(list(seen)))
+            merged = merge_ranges(ranges + new)
             if merged == ranges:
                 continue
-            delete.extend((node_id, stream, lo) for lo, _ in ranges)
-            insert.extend((node_id, stream, lo, hi) for lo, hi in merged)
-        return delete, insert
+            kept = {lo for lo, _ in merged}
+            delete.extend((node_id, stream, lo) for lo, _ in ranges if lo not in kept)
+            old = set(ranges)
+            upsert.extend((node_id, stream, lo, hi) for lo, hi in merged if (lo, hi) not in old)
+        return delete, upsert
+
+    def _dedup_stream(
+        self, items: list[tuple[int, int]], ranges: list[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
+        """One stream's ``(seq, index)`` items: mark the duplicates, return the new ranges."""
+        dup = self.dup
+        rows = self.rows
+        seen: dict[int, int] = {}
+        for seq, index in items:
+            if ranges and covered(seq, ranges):
+                dup[index] = 1
+                self.stored_dups.append(index)
+                continue
+            first = seen.get(seq)
+            if first is None:
+                seen[seq] = index
+            else:
+                dup[index] = 1
+                self._compare(index, rows[first])
+        return ranges_of(list(seen))
 
     def dedup_opaque(self, stored: set[tuple[str, str]]) -> list[tuple[str, str, int]]:
         """Mark duplicates among the opaque ids, given the ``(node, reading_id)`` stored within the
@@ -469,6 +520,13 @@ class GroupPlan:
     def dirty_minutes(rows: list[Row]) -> list[tuple[int, int]]:
         """The ``(sensor_ref, minute_us)`` the rows fall in, sorted (one lock order for every
         writer): the rollup marks of a commit (:mod:`.rollups`)."""
+        if not rows:
+            return []
+        times = list(map(_TS, rows))
+        low = min(times)
+        minute = low - low % MINUTE_US
+        if max(times) < minute + MINUTE_US:  # one minute, as a live group's usually is
+            return [(ref, minute) for ref in sorted(set(map(_FIRST, rows)))]
         return sorted({(row[0], row[3] - row[3] % MINUTE_US) for row in rows})
 
     def outcomes(self) -> list[BatchOutcome]:

@@ -12,15 +12,19 @@ readings go in with ``COPY`` (``copy_records_to_table``). Commit is a normal, du
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from beamwarden.server.errors import NotFound, ServerError
 from beamwarden.server.records import BatchOutcome, ReadingBatch
 
 from .config import StoreConfig
 from .ingest import (
+    MINUTE_LOCK_SPACE,
+    MINUTE_LOCKS_MAX,
     GroupPlan,
     IngestCache,
     SensorEntry,
@@ -29,6 +33,7 @@ from .ingest import (
     assign_slots,
     decode_fields,
     encode_fields,
+    minute_lock_key,
 )
 from .layout import READING_COLUMNS
 
@@ -39,37 +44,100 @@ _SELECT_SENSORS = (
 )
 
 
-#: the minutes a commit touched, for the rollup job; an existing mark is not changed but locked
-#: until this commit (``WHERE false`` still locks the conflicting row), so the job, which skips
-#: locked marks, never takes one while readings it stands for are uncommitted (see .rollups)
-_MARK_DIRTY = (
-    "INSERT INTO rollup_dirty (sensor_ref, width_s, bucket_us, marked_us) "
-    "SELECT s, 60, m, $3 FROM unnest($1::int[], $2::bigint[]) AS k(s, m) "
-    "ON CONFLICT (sensor_ref, width_s, bucket_us) DO UPDATE SET marked_us = rollup_dirty.marked_us "
-    "WHERE false"
-)
+def _marks_statement(conflict: str) -> str:
+    """Mark the commit's minutes for the rollup job (see .rollups), after taking their keys.
+
+    ``$1``/``$2``: sensor refs and minutes as comma-separated text (asyncpg encodes a thousand
+    numbers of an array parameter in about half a millisecond of the event loop, a joined text in
+    a tenth), ``$3`` the time, ``$4`` the minutes' keys in MINUTE_LOCK_SPACE, taken shared. The
+    condition names no row, so PostgreSQL evaluates it once, before the first row is inserted (a
+    gating Result's one-time filter): the keys are held before any mark is looked at, and then
+    until the commit.
+    """
+    return (
+        "INSERT INTO rollup_dirty (sensor_ref, width_s, bucket_us, marked_us) "
+        "SELECT s, 60, m, $3 FROM unnest(string_to_array($1, ',')::int[], "
+        "string_to_array($2, ',')::bigint[]) AS k(s, m) "
+        f"WHERE (SELECT count(pg_advisory_xact_lock_shared({MINUTE_LOCK_SPACE}, x)) "
+        "FROM unnest($4::int[]) AS x) >= 0 "
+        f"ON CONFLICT (sensor_ref, width_s, bucket_us) {conflict}"
+    )
+
+
+#: an existing mark is left as it is; the minutes' keys, held until the commit, keep the job off
+#: them (the job takes a minute's marks only with its key held exclusively), so it never takes a
+#: mark while readings it stands for are uncommitted, and writers do not wait for each other
+_MARK = _marks_statement("DO NOTHING")
+#: a commit spanning more than MINUTE_LOCKS_MAX minute keys (a backfill) takes no keys and locks
+#: its marks' rows instead: an existing mark is not changed but locked until the commit
+#: (``WHERE false`` still locks the conflicting row), and the job skips locked marks
+_MARK_LOCKING = _marks_statement("DO UPDATE SET marked_us = rollup_dirty.marked_us WHERE false")
+#: lock the streams and record their new ranges, or say that one is stored (migration 0007)
+_CLAIM = "SELECT beamwarden_claim_ranges($1::bigint[], $2::text[], $3::text[], $4, $5)"
+_LOCK = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k"
+
+
+class _Duplicates(Exception):
+    """An optimistic transaction copied a duplicate reading: it rolls back and runs again."""
 
 
 class PostgresReadingWriter:
-    """Runs readings transactions on a pooled asyncpg connection of the store's engine."""
+    """Runs readings transactions on asyncpg connections of an engine of its own (so readers
+    never wait for a connection the writer keeps), kept between groups: no pool check-out,
+    ping and reset around every commit."""
 
     def __init__(self, engine: AsyncEngine, config: StoreConfig) -> None:
         self._engine = engine
         self._window_us = int(config.opaque_id_window_s * 1_000_000)
         self._cache = IngestCache()
+        self._idle: list[tuple[AsyncConnection, Any]] = []
+        # a write waiting for the pool would never see the connections kept here: at most as
+        # many writes at once as the pool has connections
+        self._slots = asyncio.Semaphore(2 * config.pool_size)  # pool_size + max_overflow
+        #: groups whose optimistic transaction met a duplicate and ran again (for tests)
+        self.retried = 0
 
     async def write(self, batches: list[ReadingBatch]) -> list[BatchOutcome]:
-        async with self._engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            pg: Any = raw.driver_connection
-            try:
-                return await self._write(pg, batches)
-            except ServerError:
-                raise
-            except BaseException:
-                # a failed or cancelled transaction may leave the connection mid-protocol
+        async with self._slots:
+            return await self._write_on_a_connection(batches)
+
+    async def _write_on_a_connection(self, batches: list[ReadingBatch]) -> list[BatchOutcome]:
+        conn, pg = await self._connection()
+        try:
+            outcomes = await self._write(pg, batches)
+        except ServerError:  # raised outside a transaction: the connection is fine
+            await self._keep(conn, pg)
+            raise
+        except BaseException:
+            # a failed or cancelled transaction may leave the connection mid-protocol
+            with contextlib.suppress(Exception):
                 await conn.invalidate()
-                raise
+            await conn.close()
+            raise
+        await self._keep(conn, pg)
+        return outcomes
+
+    async def _connection(self) -> tuple[AsyncConnection, Any]:
+        while self._idle:
+            conn, pg = self._idle.pop()
+            if not pg.is_closed():  # closed by the server (a restart) while it was idle
+                return conn, pg
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            await conn.close()
+        conn = await self._engine.connect()  # the pool pings it first
+        try:
+            raw = await conn.get_raw_connection()
+        except BaseException:
+            await conn.close()
+            raise
+        return conn, raw.driver_connection
+
+    async def _keep(self, conn: AsyncConnection, pg: Any) -> None:
+        if not pg.is_in_transaction():
+            self._idle.append((conn, pg))
+        else:
+            await conn.close()
 
     async def _write(self, pg: Any, batches: list[ReadingBatch]) -> list[BatchOutcome]:
         cache = self._cache
@@ -82,46 +150,111 @@ class PostgresReadingWriter:
             unknown = [n for n in missing if n not in cache.nodes]
             if unknown:
                 raise NotFound(f"unknown node(s): {', '.join(unknown[:5])}", code="unknown_node")
-        plan = GroupPlan(batches, cache)
+        assert not pg.is_in_transaction(), "the writer's connection is inside a transaction"
+        try:
+            return await self._transaction(pg, GroupPlan(batches, cache), optimistic=True)
+        except _Duplicates:
+            self.retried += 1
+            return await self._transaction(pg, GroupPlan(batches, cache), optimistic=False)
+
+    async def _transaction(
+        self, pg: Any, plan: GroupPlan, *, optimistic: bool
+    ) -> list[BatchOutcome]:
+        """One group's transaction; locks are taken in one order: sensors, minutes, streams.
+
+        ``optimistic``: every row is copied first, as if none were a duplicate; then one call of
+        ``beamwarden_claim_ranges`` locks the streams and records their new ranges, unless one of
+        them is stored already. So the locks serialise only that call and the commit of writers
+        of one stream (two round trips), while the ``COPY`` of several writers, the bulk of a
+        commit's work in the database, runs at once. A group that holds a duplicate raises
+        :class:`_Duplicates` (the transaction rolls back), and the caller runs it again with
+        ``optimistic=False``: locks first, deduplication reading by reading, and only the
+        accepted rows copied.
+        """
+        batches = plan.batches
         now = max(b.received_us for b in batches)
+        claims = plan.claims() if optimistic else None
+        if optimistic and claims is None:
+            raise _Duplicates  # a reading id twice in the group
+        locks = {advisory_key(node_id, stream) for node_id, stream in plan.streams}
+        locks.update(advisory_key(node_id, "") for node_id in plan.opaque)
         staged: dict[SensorKey, SensorEntry] = {}
-        assert not pg.is_in_transaction(), "the pooled connection is inside a transaction"
         async with pg.transaction():
             if plan.pending:
                 staged = await self._resolve_sensors(pg, plan.pending, now)
                 plan.complete(staged)
-            locks = {advisory_key(node_id, stream) for node_id, stream in plan.streams}
-            locks.update(advisory_key(node_id, "") for node_id in plan.opaque)
-            if locks:
-                await pg.execute(
-                    "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", sorted(locks)
+            if optimistic:
+                await pg.copy_records_to_table(
+                    "readings", records=plan.rows, columns=READING_COLUMNS
                 )
-            if plan.streams:
-                await self._dedup_streams(pg, plan)
-            if plan.opaque:
-                since = min(b.received_us for b in batches) - self._window_us
-                await self._dedup_opaque(pg, plan, since)
-            if plan.stored_dups:
-                keys = plan.stored_keys()
-                found: dict[tuple[int, int, str], list[tuple[int, str]]] = {}
-                for s, t, rid, node_ref, payload in await pg.fetch(
-                    "SELECT r.sensor_ref, r.ts_us, r.reading_id, r.node_ref, r.payload "
-                    "FROM readings r JOIN unnest($1::int[], $2::bigint[], $3::text[]) "
-                    "AS q(s, t, rid) ON r.sensor_ref = q.s AND r.ts_us = q.t "
-                    "AND r.reading_id = q.rid",
-                    [k[0] for k in keys],
-                    [k[1] for k in keys],
-                    [k[2] for k in keys],
+            # every row's minute, duplicates too (a mark too many costs the job a recompute)
+            await self._mark(pg, GroupPlan.dirty_minutes(plan.rows), now)
+            if claims is not None:
+                if locks and not await pg.fetchval(
+                    _CLAIM,
+                    sorted(locks),
+                    [c[0] for c in claims],
+                    [c[1] for c in claims],
+                    [c[2] for c in claims],
+                    [c[3] for c in claims],
                 ):
-                    found.setdefault((s, t, rid), []).append((node_ref, payload))
-                plan.check_stored(found)
-            rows = plan.accepted_rows()
-            if rows:
-                marks = GroupPlan.dirty_minutes(rows)
-                await pg.execute(_MARK_DIRTY, [m[0] for m in marks], [m[1] for m in marks], now)
-                await pg.copy_records_to_table("readings", records=rows, columns=READING_COLUMNS)
-        cache.adopt(staged)
+                    raise _Duplicates
+                if plan.opaque:
+                    since = min(b.received_us for b in batches) - self._window_us
+                    await self._dedup_opaque(pg, plan, since)
+                    if any(plan.dup):
+                        raise _Duplicates
+            else:
+                if locks:
+                    await pg.execute(_LOCK, sorted(locks))
+                if plan.streams:
+                    await self._dedup_streams(pg, plan)
+                if plan.opaque:
+                    since = min(b.received_us for b in batches) - self._window_us
+                    await self._dedup_opaque(pg, plan, since)
+                if plan.stored_dups:
+                    await self._check_stored(pg, plan)
+                rows = plan.accepted_rows()
+                if rows:
+                    await pg.copy_records_to_table(
+                        "readings", records=rows, columns=READING_COLUMNS
+                    )
+        self._cache.adopt(staged)
         return plan.outcomes()
+
+    @staticmethod
+    async def _mark(pg: Any, marks: list[tuple[int, int]], now: int) -> None:
+        """Take the minutes' keys and mark them (:func:`_marks_statement`), in one statement."""
+        if not marks:
+            return
+        minutes = sorted({m for _, m in marks})
+        keys = sorted({minute_lock_key(m) for m in minutes})
+        refs = ",".join([str(m[0]) for m in marks])
+        if len(minutes) == 1:
+            times = ",".join([str(minutes[0])] * len(marks))
+        else:
+            times = ",".join([str(m[1]) for m in marks])
+        if len(keys) > MINUTE_LOCKS_MAX:  # bounded: the lock table is the server's, and small
+            await pg.execute(_MARK_LOCKING, refs, times, now, [])
+        else:
+            await pg.execute(_MARK, refs, times, now, keys)
+
+    @staticmethod
+    async def _check_stored(pg: Any, plan: GroupPlan) -> None:
+        """Look up the stored readings that the group's duplicates repeat, for conflicts."""
+        keys = plan.stored_keys()
+        found: dict[tuple[int, int, str], list[tuple[int, str]]] = {}
+        for s, t, rid, node_ref, payload in await pg.fetch(
+            "SELECT r.sensor_ref, r.ts_us, r.reading_id, r.node_ref, r.payload "
+            "FROM readings r JOIN unnest($1::int[], $2::bigint[], $3::text[]) "
+            "AS q(s, t, rid) ON r.sensor_ref = q.s AND r.ts_us = q.t "
+            "AND r.reading_id = q.rid",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+        ):
+            found.setdefault((s, t, rid), []).append((node_ref, payload))
+        plan.check_stored(found)
 
     async def _resolve_sensors(
         self, pg: Any, pending: dict[SensorKey, dict[str, None]], now: int
@@ -168,24 +301,25 @@ class PostgresReadingWriter:
             [b[3] for b in bounds],
         ):
             stored.setdefault((node_id, stream), []).append((lo, hi))
-        delete, insert = plan.dedup_streams(stored)
-        if delete:
-            await pg.execute(
-                "DELETE FROM stream_ranges r USING unnest($1::text[], $2::text[], $3::bigint[]) "
-                "AS q(n, s, lo) WHERE r.node_id = q.n AND r.stream = q.s AND r.lo = q.lo",
-                [d[0] for d in delete],
-                [d[1] for d in delete],
-                [d[2] for d in delete],
-            )
-        if insert:
-            await pg.execute(
-                "INSERT INTO stream_ranges (node_id, stream, lo, hi) "
-                "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])",
-                [i[0] for i in insert],
-                [i[1] for i in insert],
-                [i[2] for i in insert],
-                [i[3] for i in insert],
-            )
+        delete, upsert = plan.dedup_streams(stored)
+        if not upsert:  # nothing new (a stored range only shrinks by merging with new ones)
+            return
+        # the rows to delete and to upsert have different ``lo``: one statement does both
+        await pg.execute(
+            "WITH gone AS (DELETE FROM stream_ranges r "
+            "USING unnest($1::text[], $2::text[], $3::bigint[]) AS q(n, s, lo) "
+            "WHERE r.node_id = q.n AND r.stream = q.s AND r.lo = q.lo) "
+            "INSERT INTO stream_ranges (node_id, stream, lo, hi) "
+            "SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[], $7::bigint[]) "
+            "ON CONFLICT (node_id, stream, lo) DO UPDATE SET hi = EXCLUDED.hi",
+            [d[0] for d in delete],
+            [d[1] for d in delete],
+            [d[2] for d in delete],
+            [u[0] for u in upsert],
+            [u[1] for u in upsert],
+            [u[2] for u in upsert],
+            [u[3] for u in upsert],
+        )
 
     async def _dedup_opaque(self, pg: Any, plan: GroupPlan, since: int) -> None:
         nodes: list[str] = []
@@ -217,4 +351,9 @@ class PostgresReadingWriter:
             )
 
     async def close(self) -> None:
-        """Nothing of its own to close: the engine is the store's."""
+        """Close the kept connections and the writer's engine."""
+        idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            with contextlib.suppress(Exception):
+                await conn.close()
+        await self._engine.dispose()

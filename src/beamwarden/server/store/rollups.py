@@ -4,19 +4,24 @@ Imports SQLAlchemy only. How they stay right with late, out-of-order and concurr
 
 * **Marks.** Each readings commit also writes, in the same transaction, a mark for every minute its
   readings fall in (``rollup_dirty``, ``width_s`` 60, with the commit's time). An existing mark is
-  not rewritten: SQLite leaves it (``DO NOTHING``: no write); PostgreSQL locks it until the commit
-  (``DO UPDATE … WHERE false`` locks the row without changing it). A bucket with a mark is not
-  trusted by queries.
+  not rewritten (``DO NOTHING``: no write). On PostgreSQL the commit first takes each of its
+  minutes' advisory keys, shared (:func:`~.ingest.minute_lock_key`), and holds them until it ends;
+  a commit spanning more minutes than :data:`~.ingest.MINUTE_LOCKS_MAX` keys (a backfill) locks
+  its marks' rows instead (``DO UPDATE … WHERE false`` locks the row without changing it). A
+  bucket with a mark is not trusted by queries.
 * **The job** (:func:`roll_up`, every few seconds in the replica holding the lease ``rollups``)
   takes the minute marks that are ripe (the minute ended, and the mark is a few seconds old, so a
   backfill is not summarised while it is still being written), deletes them, recomputes those
   minutes from the raw readings and marks their hours; then it takes the ripe hour marks and
   recomputes those hours from their minutes. One transaction for each. On SQLite the transaction
   holds the database's write lock, so no reading commits in between. On PostgreSQL the job takes
-  marks ``FOR UPDATE SKIP LOCKED``: a mark locked by a commit in flight is left for the next run,
-  and a commit that meets a mark the job holds waits for it and then marks the minute anew. A mark
-  is therefore only deleted by a job that sees every reading it stands for, and the job never
-  waits for writers.
+  a minute's marks only with the minute's key held exclusively (``pg_try_advisory_xact_lock``:
+  a key that a commit in flight holds is left for the next run) and ``FOR UPDATE SKIP LOCKED``
+  (likewise for marks a backfill has locked); a commit that needs a key or a mark the job holds
+  waits for it and then marks the minute anew. A mark is therefore only deleted by a job that
+  sees every reading it stands for, and the job never waits for writers. Writers never wait for
+  each other over marks (before, every commit locked its marks' rows, and commits of the same
+  sensors queued behind each other's marks until they committed).
 * **Queries** (:func:`rollup_series`) read minutes and hours without marks from ``rollups`` (an hour
   only if none of its minutes is marked either), and compute the marked minutes and the partial
   minutes at both ends of the range from the raw readings. The answer is the raw answer (sums may
@@ -34,6 +39,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .ingest import MINUTE_LOCK_SPACE, minute_lock_key
 from .layout import SLOTS
 from .stream_retention import cuts_of
 
@@ -174,18 +180,45 @@ async def _take(
         f"SELECT sensor_ref, width_s, bucket_us FROM rollup_dirty WHERE width_s = {width_s} "
         f"AND bucket_us <= :last{marked} ORDER BY bucket_us LIMIT :n"
     )
-    params = {"last": last_start, "marked": marked_by, "n": limit}
-    if dialect == "postgresql":
-        sql = (
-            f"WITH k AS ({pick} FOR UPDATE SKIP LOCKED) DELETE FROM rollup_dirty d USING k "
-            "WHERE d.sensor_ref = k.sensor_ref AND d.width_s = k.width_s "
-            "AND d.bucket_us = k.bucket_us RETURNING d.sensor_ref, d.bucket_us"
-        )
-    else:
+    params: dict[str, Any] = {"last": last_start, "marked": marked_by, "n": limit}
+    if dialect != "postgresql":
         sql = (
             "DELETE FROM rollup_dirty WHERE (sensor_ref, width_s, bucket_us) IN "
             f"({pick}) RETURNING sensor_ref, bucket_us"
         )
+        return sorted((int(s), int(b)) for s, b in await conn.execute(text(sql), params))
+    if width_s == 60:
+        # only the minutes whose keys no commit in flight holds (a minute's marks and readings
+        # are written under its key, shared): those commits' readings are all visible, and
+        # commits that mark these minutes from now on wait for this transaction
+        candidates = [(int(s), int(b)) for s, _, b in await conn.execute(text(pick), params)]
+        keys = sorted({minute_lock_key(b) for _, b in candidates})
+        held = {
+            int(k)
+            for (k,) in await conn.execute(
+                text(
+                    "SELECT k FROM unnest(CAST(:keys AS int[])) AS k "
+                    f"WHERE pg_try_advisory_xact_lock({MINUTE_LOCK_SPACE}, k)"
+                ),
+                {"keys": keys},
+            )
+        }
+        free = [(s, b) for s, b in candidates if minute_lock_key(b) in held]
+        if not free:
+            return []
+        pick = (
+            "SELECT d.sensor_ref, d.width_s, d.bucket_us FROM rollup_dirty d "
+            "JOIN unnest(CAST(:ka AS int[]), CAST(:kb AS bigint[])) AS q(s, m) "
+            "ON d.sensor_ref = q.s AND d.width_s = 60 AND d.bucket_us = q.m "
+            "WHERE d.marked_us <= :marked"
+        )
+        params = {"ka": [f[0] for f in free], "kb": [f[1] for f in free], "marked": marked_by}
+    # a mark locked by a commit in flight (one that locks its marks' rows) is left for later
+    sql = (
+        f"WITH k AS ({pick} FOR UPDATE SKIP LOCKED) DELETE FROM rollup_dirty d USING k "
+        "WHERE d.sensor_ref = k.sensor_ref AND d.width_s = k.width_s "
+        "AND d.bucket_us = k.bucket_us RETURNING d.sensor_ref, d.bucket_us"
+    )
     return sorted((int(s), int(b)) for s, b in await conn.execute(text(sql), params))
 
 

@@ -197,7 +197,7 @@ async def open_store(config: StoreConfig) -> SqlStore:
         writer = SqliteWriterProcess(sqlite_path(url), config)
         await writer.start()
     else:
-        writer = PostgresReadingWriter(engine, config)
+        writer = PostgresReadingWriter(_engine(config), config)  # an engine of its own
     return SqlStore(engine, config, writer)
 
 

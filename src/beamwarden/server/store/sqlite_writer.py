@@ -202,14 +202,16 @@ class SqliteWriterCore:
                 "WHERE node_id = ? AND stream = ? AND hi >= ? AND lo <= ?",
                 (node_id, stream, lo, hi),
             ).fetchall()
-        delete, insert = plan.dedup_streams(stored)
+        delete, upsert = plan.dedup_streams(stored)
         if delete:
             con.executemany(
                 "DELETE FROM stream_ranges WHERE node_id = ? AND stream = ? AND lo = ?", delete
             )
-        if insert:
+        if upsert:
             con.executemany(
-                "INSERT INTO stream_ranges (node_id, stream, lo, hi) VALUES (?, ?, ?, ?)", insert
+                "INSERT INTO stream_ranges (node_id, stream, lo, hi) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (node_id, stream, lo) DO UPDATE SET hi = excluded.hi",
+                upsert,
             )
 
     def _dedup_opaque(self, con: sqlite3.Connection, plan: GroupPlan, since: int) -> None:

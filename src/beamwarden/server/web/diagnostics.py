@@ -135,7 +135,7 @@ def _ingestion(request: Request) -> dict[str, Any]:
         "received_rate": samplers["received"].sample(now, received),
         "pending": services.committer.pending_readings,
         "max_pending": settings.ingest_max_pending_readings,
-        "writers": settings.ingest_writers,
+        "writers": settings.writers,
         "commits": commits,
         "commit_mean_ms": commit_s / commits * 1000 if commits else None,
         "group_mean": groups / commits if commits else None,
