@@ -85,6 +85,8 @@ MINUTE_US = 60_000_000
 #: this: keys repeat after ~17 h, so an old backfilled minute may share the current minute's key)
 MINUTE_LOCK_SPACE = 0x6277_0060
 MINUTE_LOCK_KEYS = 1024
+#: the ``sequences`` row the rollup job adds one to whenever it deletes minute marks (PostgreSQL)
+MARKS_GENERATION = "rollup_marks"
 #: most minute keys a commit takes; a commit spanning more locks its marks' rows instead
 MINUTE_LOCKS_MAX = 64
 #: most sensor ids whose fleet-wide verdict is cached (the cache is cleared beyond it)

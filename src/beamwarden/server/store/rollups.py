@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .ingest import MINUTE_LOCK_SPACE, minute_lock_key
+from .ingest import MARKS_GENERATION, MINUTE_LOCK_SPACE, minute_lock_key
 from .layout import SLOTS
 from .stream_retention import cuts_of
 
@@ -219,7 +219,17 @@ async def _take(
         "WHERE d.sensor_ref = k.sensor_ref AND d.width_s = k.width_s "
         "AND d.bucket_us = k.bucket_us RETURNING d.sensor_ref, d.bucket_us"
     )
-    return sorted((int(s), int(b)) for s, b in await conn.execute(text(sql), params))
+    taken = sorted((int(s), int(b)) for s, b in await conn.execute(text(sql), params))
+    if taken and width_s == 60:
+        # writers that remember marks they made sure of mark again (postgres_writer._MarksCache)
+        await conn.execute(
+            text(
+                "INSERT INTO sequences (name, value) VALUES (:name, 1) "
+                "ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1"
+            ),
+            {"name": MARKS_GENERATION},
+        )
+    return taken
 
 
 async def _recompute_minutes(
