@@ -208,3 +208,36 @@ async def test_old_minute_rollups_are_forgotten_and_hours_kept(store: SqlStore) 
         (3600, T0),
         (3600, T0 + HOUR_US),
     ]
+
+
+async def test_minutes_the_job_summarised_are_marked_again_by_the_next_commit(
+    store: SqlStore,
+) -> None:
+    """Writers remember the marks they made sure of and skip them while the marks' generation
+    stays (a commit of 150 sensors asks); the job deletes marks and moves it on, so the next
+    commit of the same minute marks again."""
+    await store.create_node("node-1", "pi-log", T0)
+
+    def wide(first: int) -> list[ReadingBatch]:
+        items = [
+            Reading("node-1", f"s{i}", "climate", {"temperature_c": 1.0}, None, f"w:{first + i}")
+            for i in range(150)
+        ]
+        times = [T0 + S + first + i for i in range(150)]
+        return [ReadingBatch("node-1", T0 + 2 * S, items, times, [0] * 150)]
+
+    async def minute_marks() -> int:
+        async with store.engine.connect() as conn:
+            return int(
+                (
+                    await conn.execute(text("SELECT count(*) FROM rollup_dirty WHERE width_s = 60"))
+                ).scalar_one()
+            )
+
+    await store.write_readings(wide(0))
+    await store.write_readings(wide(1000))  # every mark known: none written
+    assert await minute_marks() == 150
+    assert await store.roll_up(T0 + MINUTE_US + 2 * SETTLE_US) == 150
+    assert await minute_marks() == 0
+    await store.write_readings(wide(2000))
+    assert await minute_marks() == 150

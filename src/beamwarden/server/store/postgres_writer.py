@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -24,11 +23,14 @@ from beamwarden.server.records import BatchOutcome, ReadingBatch
 
 from .config import StoreConfig
 from .ingest import (
-    MARKS_GENERATION,
+    MARKS_GENERATION_SQL,
+    MARKS_WORTH_A_LOOK,
     MINUTE_LOCK_SPACE,
     MINUTE_LOCKS_MAX,
     GroupPlan,
     IngestCache,
+    MarksCache,
+    MarksSeen,
     SensorEntry,
     SensorKey,
     advisory_key,
@@ -74,10 +76,6 @@ _MARK = _marks_statement("DO NOTHING")
 #: its marks' rows instead: an existing mark is not changed but locked until the commit
 #: (``WHERE false`` still locks the conflicting row), and the job skips locked marks
 _MARK_LOCKING = _marks_statement("DO UPDATE SET marked_us = rollup_dirty.marked_us WHERE false")
-#: fewer marks than this are written without asking the generation (see _MarksCache)
-_MARKS_WORTH_A_LOOK = 100
-#: the generation of the marks: the rollup job adds one whenever it deletes minute marks
-_GENERATION = f"SELECT coalesce(max(value), 0) FROM sequences WHERE name = '{MARKS_GENERATION}'"
 #: lock the streams and record their new ranges, or say that one is stored (migration 0007)
 _CLAIM = "SELECT beamwarden_claim_ranges($1::bigint[], $2::text[], $3::text[], $4, $5)"
 _LOCK = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k"
@@ -89,44 +87,6 @@ def _texts(marks: list[tuple[int, int]], minutes: list[int]) -> tuple[str, str]:
     if len(minutes) == 1:
         return refs, ",".join([str(minutes[0])] * len(marks))
     return refs, ",".join([str(m[1]) for m in marks])
-
-
-@dataclass(frozen=True, slots=True)
-class _MarksSeen:
-    """The marks a transaction made sure of, and the generation it saw them in (``None``: it
-    locked their rows instead, which says nothing of later commits)."""
-
-    generation: int | None
-    marks: list[tuple[int, int]]
-
-
-class _MarksCache:
-    """The minute marks this process made sure of since the rollup job last deleted marks.
-
-    A mark seen in the current generation still exists: only the job deletes marks, it adds
-    one to the generation in the same transaction, and it deletes a minute's marks only while it
-    holds the minute's key exclusively, which a commit marking that minute holds shared. So a
-    commit that finds the generation unchanged (read with its keys held) need not mark again the
-    minutes it knows; every commit of a 1000-series load would otherwise probe 1000 marks.
-    """
-
-    MAX = 200_000
-
-    def __init__(self) -> None:
-        self.generation: int | None = None
-        self.marks: set[tuple[int, int]] = set()
-
-    def adopt(self, seen: _MarksSeen) -> None:
-        """Take what a committed transaction saw."""
-        if seen.generation is None:
-            return
-        if self.generation is None or seen.generation > self.generation:
-            self.generation = seen.generation
-            self.marks = set(seen.marks)
-        elif seen.generation == self.generation:
-            if len(self.marks) > self.MAX:
-                self.marks.clear()
-            self.marks.update(seen.marks)
 
 
 class _Duplicates(Exception):
@@ -142,7 +102,7 @@ class PostgresReadingWriter:
         self._engine = engine
         self._window_us = int(config.opaque_id_window_s * 1_000_000)
         self._cache = IngestCache()
-        self._marks = _MarksCache()
+        self._marks = MarksCache()
         self._idle: list[tuple[AsyncConnection, Any]] = []
         # a write waiting for the pool would never see the connections kept here: at most as
         # many writes at once as the pool has connections
@@ -242,7 +202,7 @@ class PostgresReadingWriter:
                 )
             # every row's minute, duplicates too (a mark too many costs the job a recompute)
             marks = GroupPlan.dirty_minutes(plan.rows)
-            seen = await self._mark(pg, marks, now) if marks else _MarksSeen(None, [])
+            seen = await self._mark(pg, marks, now) if marks else MarksSeen(None, [])
             if claims is not None:
                 if locks and not await pg.fetchval(
                     _CLAIM,
@@ -277,17 +237,17 @@ class PostgresReadingWriter:
         self._marks.adopt(seen)
         return plan.outcomes()
 
-    async def _mark(self, pg: Any, marks: list[tuple[int, int]], now: int) -> _MarksSeen:
+    async def _mark(self, pg: Any, marks: list[tuple[int, int]], now: int) -> MarksSeen:
         """Take the minutes' keys, mark the minutes (:func:`_marks_statement`) this process has
         not seen marked in the current generation, and those too if the generation moved on."""
         minutes = sorted({m for _, m in marks})
         keys = sorted({minute_lock_key(m) for m in minutes})
         if len(keys) > MINUTE_LOCKS_MAX:  # bounded: the lock table is the server's, and small
             await pg.execute(_MARK_LOCKING, *_texts(marks, minutes), now, [])
-            return _MarksSeen(None, [])
-        if len(marks) < _MARKS_WORTH_A_LOOK:  # a round trip costs more than these probes
+            return MarksSeen(None, [])
+        if len(marks) < MARKS_WORTH_A_LOOK:  # a round trip costs more than these probes
             await pg.execute(_MARK, *_texts(marks, minutes), now, keys)
-            return _MarksSeen(None, [])
+            return MarksSeen(None, [])
         seen = self._marks
         known = [m for m in marks if m in seen.marks] if seen.generation is not None else []
         new = [m for m in marks if m not in seen.marks] if known else marks
@@ -295,10 +255,10 @@ class PostgresReadingWriter:
         await pg.execute(_MARK, *_texts(new, minutes), now, keys)
         # a statement of its own: its snapshot is taken with the keys held, so a job that
         # deleted marks of these minutes has committed its new generation before
-        generation = await pg.fetchval(_GENERATION)
+        generation = await pg.fetchval(MARKS_GENERATION_SQL)
         if known and generation != seen.generation:
             await pg.execute(_MARK, *_texts(known, minutes), now, [])
-        return _MarksSeen(generation, marks)
+        return MarksSeen(generation, marks)
 
     @staticmethod
     async def _check_stored(pg: Any, plan: GroupPlan) -> None:

@@ -186,7 +186,10 @@ async def _take(
             "DELETE FROM rollup_dirty WHERE (sensor_ref, width_s, bucket_us) IN "
             f"({pick}) RETURNING sensor_ref, bucket_us"
         )
-        return sorted((int(s), int(b)) for s, b in await conn.execute(text(sql), params))
+        taken = sorted((int(s), int(b)) for s, b in await conn.execute(text(sql), params))
+        if taken and width_s == 60:
+            await _next_generation(conn)
+        return taken
     if width_s == 60:
         # only the minutes whose keys no commit in flight holds (a minute's marks and readings
         # are written under its key, shared): those commits' readings are all visible, and
@@ -221,15 +224,20 @@ async def _take(
     )
     taken = sorted((int(s), int(b)) for s, b in await conn.execute(text(sql), params))
     if taken and width_s == 60:
-        # writers that remember marks they made sure of mark again (postgres_writer._MarksCache)
-        await conn.execute(
-            text(
-                "INSERT INTO sequences (name, value) VALUES (:name, 1) "
-                "ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1"
-            ),
-            {"name": MARKS_GENERATION},
-        )
+        await _next_generation(conn)
     return taken
+
+
+async def _next_generation(conn: AsyncConnection) -> None:
+    """Writers that remember the marks they made sure of (:class:`~.ingest.MarksCache`) mark
+    again after this: the job has deleted marks."""
+    await conn.execute(
+        text(
+            "INSERT INTO sequences (name, value) VALUES (:name, 1) "
+            "ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1"
+        ),
+        {"name": MARKS_GENERATION},
+    )
 
 
 async def _recompute_minutes(

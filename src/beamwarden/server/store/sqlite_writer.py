@@ -35,9 +35,13 @@ from beamwarden.server.records import BatchOutcome, ReadingBatch
 
 from .config import StoreConfig, sqlite_writer_pragmas
 from .ingest import (
+    MARKS_GENERATION_SQL,
+    MARKS_WORTH_A_LOOK,
     SQLITE_MARKS,
     GroupPlan,
     IngestCache,
+    MarksCache,
+    MarksSeen,
     SensorEntry,
     SensorKey,
     assign_slots,
@@ -85,6 +89,7 @@ class SqliteWriterCore:
         self._window_us = int(config.opaque_id_window_s * 1_000_000)
         self._con: sqlite3.Connection | None = None
         self._cache = IngestCache()
+        self._marks = MarksCache()
 
     def connect(self) -> sqlite3.Connection:
         """The connection, opened on first use."""
@@ -117,6 +122,7 @@ class SqliteWriterCore:
         plan = GroupPlan(batches, cache, SQLITE_MARKS)
         now = max(b.received_us for b in batches)
         staged: dict[SensorKey, SensorEntry] = {}
+        seen = MarksSeen(None, [])
         con.execute("BEGIN IMMEDIATE")
         try:
             if plan.pending:
@@ -146,15 +152,29 @@ class SqliteWriterCore:
                     _INSERT_READINGS,
                     (row + (i,) for row, i in zip(rows, ids, strict=True)),  # noqa: RUF005
                 )
-                con.executemany(
-                    _MARK_DIRTY, [(*mark, now) for mark in GroupPlan.dirty_minutes(rows)]
-                )
+                seen = self._mark(con, GroupPlan.dirty_minutes(rows), now)
             con.execute("COMMIT")
         except BaseException:
             _rollback(con)
             raise
         cache.adopt(staged)
+        self._marks.adopt(seen)
         return plan.outcomes()
+
+    def _mark(self, con: sqlite3.Connection, marks: list[tuple[int, int]], now: int) -> MarksSeen:
+        """Mark the minutes (under the write lock) but those this writer knows are marked in the
+        current generation (:class:`~.ingest.MarksCache`)."""
+        known = self._marks
+        if len(marks) >= MARKS_WORTH_A_LOOK and known.generation is not None:
+            (generation,) = con.execute(MARKS_GENERATION_SQL).fetchone()
+            if generation == known.generation:
+                con.executemany(_MARK_DIRTY, [(*m, now) for m in marks if m not in known.marks])
+                return MarksSeen(generation, marks)
+        con.executemany(_MARK_DIRTY, [(*m, now) for m in marks])
+        if len(marks) < MARKS_WORTH_A_LOOK:
+            return MarksSeen(None, [])
+        (generation,) = con.execute(MARKS_GENERATION_SQL).fetchone()
+        return MarksSeen(generation, marks)
 
     def _load_nodes(self, con: sqlite3.Connection, names: list[str]) -> None:
         nodes = self._cache.nodes
