@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -79,6 +80,11 @@ _MARK_LOCKING = _marks_statement("DO UPDATE SET marked_us = rollup_dirty.marked_
 #: lock the streams and record their new ranges, or say that one is stored (migration 0007)
 _CLAIM = "SELECT beamwarden_claim_ranges($1::bigint[], $2::text[], $3::text[], $4, $5)"
 _LOCK = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k"
+
+
+def _columns(rows: Sequence[Sequence[Any]], n: int) -> list[list[Any]]:
+    """The first ``n`` columns of ``rows``, as the array parameters of an ``unnest``."""
+    return [[row[i] for row in rows] for i in range(n)]
 
 
 def _texts(marks: list[tuple[int, int]], minutes: list[int]) -> tuple[str, str]:
@@ -207,10 +213,7 @@ class PostgresReadingWriter:
                 if locks and not await pg.fetchval(
                     _CLAIM,
                     sorted(locks),
-                    [c[0] for c in claims],
-                    [c[1] for c in claims],
-                    [c[2] for c in claims],
-                    [c[3] for c in claims],
+                    *_columns(claims, 4),
                 ):
                     raise _Duplicates
                 if plan.opaque:
@@ -270,9 +273,7 @@ class PostgresReadingWriter:
             "FROM readings r JOIN unnest($1::int[], $2::bigint[], $3::text[]) "
             "AS q(s, t, rid) ON r.sensor_ref = q.s AND r.ts_us = q.t "
             "AND r.reading_id = q.rid",
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [k[2] for k in keys],
+            *_columns(keys, 3),
         ):
             found.setdefault((s, t, rid), []).append((node_ref, payload))
         plan.check_stored(found)
@@ -281,9 +282,7 @@ class PostgresReadingWriter:
         self, pg: Any, pending: dict[SensorKey, dict[str, None]], now: int
     ) -> dict[SensorKey, SensorEntry]:
         keys = sorted(pending)  # one order for every replica: no deadlock on the unique index
-        owners = [k[0] for k in keys]
-        ids = [k[1] for k in keys]
-        types = [k[2] for k in keys]
+        owners, ids, types = _columns(keys, 3)
         await pg.execute(
             "INSERT INTO sensors (owner, sensor_id, sensor_type, fields, created_us) "
             "SELECT o, s, t, '{}'::json, $4 FROM unnest($1::text[], $2::text[], $3::text[]) "
@@ -316,10 +315,7 @@ class PostgresReadingWriter:
             "SELECT r.node_id, r.stream, r.lo, r.hi FROM stream_ranges r "
             "JOIN unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS q(n, s, lo, hi) "
             "ON r.node_id = q.n AND r.stream = q.s AND r.hi >= q.lo AND r.lo <= q.hi",
-            [b[0] for b in bounds],
-            [b[1] for b in bounds],
-            [b[2] for b in bounds],
-            [b[3] for b in bounds],
+            *_columns(bounds, 4),
         ):
             stored.setdefault((node_id, stream), []).append((lo, hi))
         delete, upsert = plan.dedup_streams(stored)
@@ -333,13 +329,8 @@ class PostgresReadingWriter:
             "INSERT INTO stream_ranges (node_id, stream, lo, hi) "
             "SELECT * FROM unnest($4::text[], $5::text[], $6::bigint[], $7::bigint[]) "
             "ON CONFLICT (node_id, stream, lo) DO UPDATE SET hi = EXCLUDED.hi",
-            [d[0] for d in delete],
-            [d[1] for d in delete],
-            [d[2] for d in delete],
-            [u[0] for u in upsert],
-            [u[1] for u in upsert],
-            [u[2] for u in upsert],
-            [u[3] for u in upsert],
+            *_columns(delete, 3),
+            *_columns(upsert, 4),
         )
 
     async def _dedup_opaque(self, pg: Any, plan: GroupPlan, since: int) -> None:
@@ -366,9 +357,7 @@ class PostgresReadingWriter:
                 "INSERT INTO reading_keys (node_id, reading_id, received_us) "
                 "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) "
                 "ON CONFLICT (node_id, reading_id) DO UPDATE SET received_us = EXCLUDED.received_us",
-                [k[0] for k in new],
-                [k[1] for k in new],
-                [k[2] for k in new],
+                *_columns(new, 3),
             )
 
     async def close(self) -> None:
