@@ -1,13 +1,16 @@
 """Room: server/store (adapter). PostgreSQL's readings writer: asyncpg on SQLAlchemy's connection.
 
 Imports SQLAlchemy, asyncpg (through SQLAlchemy's raw connection) and the shared hot path
-(:mod:`.ingest`). A ``write_readings`` group is one transaction on the driver connection
-(``await conn.get_raw_connection()`` → ``.driver_connection``): sensors are created with
-``INSERT … ON CONFLICT DO NOTHING`` and locked ``FOR UPDATE`` before slots are assigned (so two
-server replicas cannot assign a slot differently); ``pg_advisory_xact_lock`` is taken, in a fixed
-order, on a hash of each (node, stream) and of each node with opaque ids, so replicas deduplicate
-one after the other; lookups use ``unnest`` arrays (one round trip each, whatever the group's size);
-readings go in with ``COPY`` (``copy_records_to_table``). Commit is a normal, durable commit.
+(:mod:`.ingest`). A ``write_readings`` group is one transaction on a driver connection the writer
+keeps (``await conn.get_raw_connection()`` → ``.driver_connection``), several groups at once
+(``ingest_writers``). Locks are taken in one order: sensors (created with ``INSERT … ON CONFLICT
+DO NOTHING`` and locked ``FOR UPDATE`` before slots are assigned, so two replicas cannot assign a
+slot differently), the minutes' advisory keys (shared; see :mod:`.rollups`), the streams' advisory
+keys (a hash of each (node, stream), and of each node with opaque ids, so replicas deduplicate one
+after the other). The common group is copied first (``COPY``), then marks its minutes, then
+claims its streams' new ranges in one call (``beamwarden_claim_ranges``, migration 0007) and
+commits: see :meth:`PostgresReadingWriter._transaction`. Lookups use ``unnest`` arrays (one round
+trip each, whatever the group's size). Commit is a normal, durable commit.
 """
 
 from __future__ import annotations
