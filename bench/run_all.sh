@@ -21,6 +21,8 @@ for b in bench/bench_*.py; do
       *influxdb*) args=(--runs 1 --modes batch --backends postgresql) ;;
       *ingest_batch*) args=(--runs 1 -n 200000) ;;
       *ingest_single*) args=(--runs 1 -n 20000) ;;
+      *sqlite_commit_size*) args=(--rows 40000) ;;
+      *pg_array_params*) args=(--runs 1 --times 50) ;;
     esac
   fi
   "$PY" "$b" "${args[@]}" | tee -a .bench/results.jsonl

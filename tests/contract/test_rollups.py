@@ -241,3 +241,58 @@ async def test_minutes_the_job_summarised_are_marked_again_by_the_next_commit(
     assert await minute_marks() == 0
     await store.write_readings(wide(2000))
     assert await minute_marks() == 150
+
+
+async def test_rollups_stay_right_while_wide_writers_and_the_job_race(
+    store: SqlStore,
+) -> None:
+    """Four writers of 150 sensors each (so they skip marks they know) over 6 minutes, and the
+    job running all along: once all is rolled up, every minute's count is what was written."""
+    await store.create_node("node-1", "pi-log", T0)
+    done = asyncio.Event()
+    now = T0 + 8 * MINUTE_US
+
+    async def job() -> None:
+        while not done.is_set():
+            await store.roll_up(now + 2 * SETTLE_US, limit=200)
+            await asyncio.sleep(0)
+
+    async def writer(k: int) -> None:
+        for j in range(12):  # 12 groups: two a minute over 6 minutes
+            minute, half = divmod(j, 2)
+            readings = [
+                Reading(
+                    "node-1",
+                    f"s{i}",
+                    "climate",
+                    {"temperature_c": 1.0},
+                    None,
+                    f"r{k}:{j * 150 + i}",
+                )
+                for i in range(150)
+            ]
+            t = T0 + minute * MINUTE_US + (k * 2 + half) * S
+            batch = ReadingBatch("node-1", now, readings, [t] * 150, [0] * 150)
+            await store.write_readings([batch])
+
+    runner = asyncio.create_task(job())
+    await asyncio.gather(*(writer(k) for k in range(4)))
+    done.set()
+    await runner
+    while await store.roll_up(now + 2 * SETTLE_US):
+        pass
+    async with store.engine.connect() as conn:
+        left = await conn.execute(text("SELECT count(*) FROM rollup_dirty WHERE width_s = 60"))
+        assert left.scalar_one() == 0
+    async with store.engine.connect() as conn:
+        counts = (
+            await conn.execute(
+                text(
+                    "SELECT bucket_us, sum(count) FROM rollups WHERE width_s = 60 AND slot = 0 "
+                    "GROUP BY bucket_us ORDER BY bucket_us"
+                )
+            )
+        ).all()
+    assert [(int(b), int(n)) for b, n in counts] == [
+        (T0 + m * MINUTE_US, 4 * 2 * 150) for m in range(6)
+    ]

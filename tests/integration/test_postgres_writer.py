@@ -1,7 +1,8 @@
 """PostgreSQL's readings writer (issue 2): the optimistic COPY falls back on duplicates, and the
 rollup marks stay right with writers that do not wait for each other: a commit holds its minutes'
 keys before it looks at their marks, and the rollup job leaves a minute whose key a commit in
-flight holds."""
+flight holds. (The marks writers remember, and wide writers racing the job, are tested on every
+store in tests/contract/test_rollups.py.)"""
 
 from __future__ import annotations
 
@@ -121,82 +122,3 @@ async def test_the_job_leaves_a_minute_whose_key_a_commit_in_flight_holds(
         await writer.close()
     assert await store.roll_up(ripe) == 1
     assert await marked(store) == []
-
-
-def wide_group(first_seq: int, sensors: int = 150) -> list[ReadingBatch]:
-    """One reading of each of ``sensors`` sensors in minute ``M``: enough marks for the writer to
-    use its memory of marks (postgres_writer._MarksCache)."""
-    readings = [
-        Reading("node-1", f"s{i}", "climate", {"temperature_c": 20.0}, None, f"w:{first_seq + i}")
-        for i in range(sensors)
-    ]
-    times = [M + 10 * S + first_seq + i for i in range(sensors)]
-    return [ReadingBatch("node-1", M + 30 * S, readings, times, [0] * sensors)]
-
-
-async def test_minutes_the_job_summarised_are_marked_again_by_the_next_commit(
-    pg: tuple[SqlStore, str],
-) -> None:
-    """The writer remembers the marks it made sure of and skips them while the generation stays;
-    the job deletes marks and moves the generation on, so the next commit marks them again."""
-    store, _ = pg
-    await store.write_readings(wide_group(0))
-    await store.write_readings(wide_group(1000))  # all known: nothing to mark
-    assert len(await marked(store)) == 150
-    assert await store.roll_up(M + MINUTE_US + 2 * SETTLE_US) == 150
-    assert await marked(store) == []
-    await store.write_readings(wide_group(2000))
-    assert len(await marked(store)) == 150
-
-
-async def test_rollups_stay_right_while_wide_writers_and_the_job_race(
-    pg: tuple[SqlStore, str],
-) -> None:
-    """Four writers of 150 sensors each (so they skip marks they know) over 6 minutes, and the
-    job running all along: once all is rolled up, every minute's count is what was written."""
-    store, _ = pg
-    done = asyncio.Event()
-    now = M + 8 * MINUTE_US
-
-    async def job() -> None:
-        while not done.is_set():
-            await store.roll_up(now + 2 * SETTLE_US, limit=200)
-            await asyncio.sleep(0)
-
-    async def writer(k: int) -> None:
-        for j in range(12):  # 12 groups: two a minute over 6 minutes
-            minute, half = divmod(j, 2)
-            readings = [
-                Reading(
-                    "node-1",
-                    f"s{i}",
-                    "climate",
-                    {"temperature_c": 1.0},
-                    None,
-                    f"r{k}:{j * 150 + i}",
-                )
-                for i in range(150)
-            ]
-            t = M + minute * MINUTE_US + (k * 2 + half) * S
-            batch = ReadingBatch("node-1", now, readings, [t] * 150, [0] * 150)
-            await store.write_readings([batch])
-
-    runner = asyncio.create_task(job())
-    await asyncio.gather(*(writer(k) for k in range(4)))
-    done.set()
-    await runner
-    while await store.roll_up(now + 2 * SETTLE_US):
-        pass
-    assert await marked(store) == []
-    async with store.engine.connect() as conn:
-        counts = (
-            await conn.execute(
-                text(
-                    "SELECT bucket_us, sum(count) FROM rollups WHERE width_s = 60 AND slot = 0 "
-                    "GROUP BY bucket_us ORDER BY bucket_us"
-                )
-            )
-        ).all()
-    assert [(int(b), int(n)) for b, n in counts] == [
-        (M + m * MINUTE_US, 4 * 2 * 150) for m in range(6)
-    ]

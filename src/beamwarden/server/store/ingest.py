@@ -500,43 +500,44 @@ class GroupPlan:
         self, items: list[tuple[int, int]], ranges: list[tuple[int, int]]
     ) -> list[tuple[int, int]]:
         """One stream's ``(seq, index)`` items: mark the duplicates, return the new ranges."""
-        dup = self.dup
-        rows = self.rows
         seen: dict[int, int] = {}
         for seq, index in items:
             if ranges and covered(seq, ranges):
-                dup[index] = 1
-                self.stored_dups.append(index)
-                continue
-            first = seen.get(seq)
-            if first is None:
-                seen[seq] = index
+                self._stored_before(index)
             else:
-                dup[index] = 1
-                self._compare(index, rows[first])
+                self._first_in_group(seen, seq, index)
         return ranges_of(list(seen))
 
     def dedup_opaque(self, stored: set[tuple[str, str]]) -> list[tuple[str, str, int]]:
         """Mark duplicates among the opaque ids, given the ``(node, reading_id)`` stored within the
         window. Returns the keys to insert (or refresh): ``(node, reading_id, received_us)``."""
-        dup = self.dup
         rows = self.rows
         new: list[tuple[str, str, int]] = []
         for node_id, items in self.opaque.items():
             seen: dict[str, int] = {}
             for rid, index in items:
                 if (node_id, rid) in stored:
-                    dup[index] = 1
-                    self.stored_dups.append(index)
-                    continue
-                first = seen.get(rid)
-                if first is None:
-                    seen[rid] = index
+                    self._stored_before(index)
+                elif self._first_in_group(seen, rid, index):
                     new.append((node_id, rid, rows[index][4]))
-                else:
-                    dup[index] = 1
-                    self._compare(index, rows[first])
         return new
+
+    def _stored_before(self, index: int) -> None:
+        """Reading ``index`` repeats one stored before this group (checked by its payload later:
+        :meth:`check_stored`)."""
+        self.dup[index] = 1
+        self.stored_dups.append(index)
+
+    def _first_in_group(self, seen: dict[Any, int], key: Any, index: int) -> bool:
+        """Whether ``key`` (a seq or an opaque id) is new in the group; if not, reading ``index``
+        is a duplicate of the first, compared with it."""
+        first = seen.get(key)
+        if first is None:
+            seen[key] = index
+            return True
+        self.dup[index] = 1
+        self._compare(index, self.rows[first])
+        return False
 
     def _compare(self, index: int, other: Row) -> None:
         row = self.rows[index]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,6 +84,9 @@ _MARK_LOCKING = _marks_statement("DO UPDATE SET marked_us = rollup_dirty.marked_
 #: lock the streams and record their new ranges, or say that one is stored (migration 0007)
 _CLAIM = "SELECT beamwarden_claim_ranges($1::bigint[], $2::text[], $3::text[], $4, $5)"
 _LOCK = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k"
+
+
+_MINUTE = operator.itemgetter(1)  # a mark's minute
 
 
 def _columns(rows: Sequence[Sequence[Any]], n: int) -> list[list[Any]]:
@@ -246,7 +250,7 @@ class PostgresReadingWriter:
     async def _mark(self, pg: Any, marks: list[tuple[int, int]], now: int) -> MarksSeen:
         """Take the minutes' keys, mark the minutes (:func:`_marks_statement`) this process has
         not seen marked in the current generation, and those too if the generation moved on."""
-        minutes = sorted({m for _, m in marks})
+        minutes = sorted(set(map(_MINUTE, marks)))
         keys = sorted({minute_lock_key(m) for m in minutes})
         if len(keys) > MINUTE_LOCKS_MAX:  # bounded: the lock table is the server's, and small
             await pg.execute(_MARK_LOCKING, *_texts(marks, minutes), now, [])
