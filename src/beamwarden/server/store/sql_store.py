@@ -101,7 +101,16 @@ from .overview import (
 )
 from .partitions import ensure_partitions
 from .postgres_writer import PostgresReadingWriter
-from .rollups import MINUTE_US, Agg, add_to, forgotten_series, roll_up, rollup_series
+from .rollups import (
+    MINUTE_US,
+    Agg,
+    add_to,
+    apply_minutes,
+    forgotten_series,
+    read_minutes,
+    roll_up,
+    rollup_series,
+)
 from .schema import (
     events,
     nodes,
@@ -653,7 +662,14 @@ class SqlStore:
         return out
 
     async def roll_up(self, now_us: int, limit: int = 2000) -> int:
-        """Summarise marked minutes into rollups (see :mod:`.rollups`); how many minutes."""
+        """Summarise marked minutes into rollups (see :mod:`.rollups`); how many minutes. On
+        SQLite the minutes are read first and written in a short write transaction after, so the
+        readings writer does not wait for the reading."""
+        if self.dialect == "sqlite":
+            async with self._read() as conn:
+                read = await read_minutes(conn, now_us, limit)
+            async with self._write() as conn:
+                return await apply_minutes(conn, read, now_us, limit)
         async with self._write() as conn:
             return await roll_up(conn, now_us, limit)
 
