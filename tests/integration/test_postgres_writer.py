@@ -1,7 +1,8 @@
 """PostgreSQL's readings writer (issue 2): the optimistic COPY falls back on duplicates, and the
 rollup marks stay right with writers that do not wait for each other: a commit holds its minutes'
-keys before it looks at their marks, and the rollup job leaves a minute whose key a commit in
-flight holds. (The marks writers remember, and wide writers racing the job, are tested on every
+keys before it looks at their marks, the rollup job leaves a minute whose key a commit in
+flight holds, and a commit checks the marks' generation against the one it saw them in. (The
+marks writers remember, and wide writers racing the job, are tested on every
 store in tests/contract/test_rollups.py.)"""
 
 from __future__ import annotations
@@ -122,3 +123,53 @@ async def test_the_job_leaves_a_minute_whose_key_a_commit_in_flight_holds(
         await writer.close()
     assert await store.roll_up(ripe) == 1
     assert await marked(store) == []
+
+
+def wide(minute: int, first_seq: int, stream: str = "w", sensors: int = 120) -> list[ReadingBatch]:
+    """One reading of each of ``sensors`` sensors in ``minute``: enough marks that the writer
+    remembers them (``MARKS_WORTH_A_LOOK``)."""
+    readings = [
+        Reading(
+            "node-1", f"s{i}", "climate", {"temperature_c": 1.0}, None, f"{stream}:{first_seq + i}"
+        )
+        for i in range(sensors)
+    ]
+    t = M + minute * MINUTE_US + 10 * S
+    return [ReadingBatch("node-1", t, readings, [t] * sensors, [0] * sensors)]
+
+
+async def test_a_commit_compares_the_generation_it_saw_not_one_adopted_meanwhile(
+    pg: tuple[SqlStore, str],
+) -> None:
+    """A commit that skipped its minute's marks as known waits for the minute's key; meanwhile the
+    job has deleted those marks (a new generation) and another commit, of another minute, has
+    taught the writer the new generation. The waiting commit must still mark its minute again
+    (before, it compared with the shared cache's generation, moved on under it, and left the
+    minute unmarked: the job then summarised it without this commit's readings)."""
+    store, url = pg
+    await store.write_readings(wide(0, 0))  # the writer now knows minute 0's marks
+    blocker, job = await asyncpg.connect(url), await asyncpg.connect(url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute(
+                "SELECT pg_advisory_xact_lock($1::int, $2::int)",
+                MINUTE_LOCK_SPACE,
+                minute_lock_key(M),
+            )
+            late = asyncio.create_task(store.write_readings(wide(0, 1000)))
+            await asyncio.sleep(0.5)
+            assert not late.done()  # waiting for minute 0's key
+            async with job.transaction():  # what the job leaves: no marks, a new generation
+                await job.execute("DELETE FROM rollup_dirty WHERE bucket_us = $1", M)
+                await job.execute(
+                    "INSERT INTO sequences (name, value) VALUES ('rollup_marks', 1) "
+                    "ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1"
+                )
+            # another minute and stream: reads the new generation, and the writer adopts it
+            await asyncio.wait_for(store.write_readings(wide(5, 0, stream="v")), 5.0)
+            assert not late.done()
+        await late
+    finally:
+        await blocker.close()
+        await job.close()
+    assert M in await marked(store)

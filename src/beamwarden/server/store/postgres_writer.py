@@ -258,15 +258,20 @@ class PostgresReadingWriter:
         if len(marks) < MARKS_WORTH_A_LOOK:  # a round trip costs more than these probes
             await pg.execute(_MARK, *_texts(marks, minutes), now, keys)
             return MarksSeen(None, [])
+        # the generation the known marks were seen in, read now: the cache is shared by the
+        # writer's connections, and another commit may adopt a newer generation while this one
+        # waits for its keys (comparing with that, a minute whose marks the job deleted in
+        # between would be left unmarked, and summarised without this commit's readings)
         seen = self._marks
-        known = [m for m in marks if m in seen.marks] if seen.generation is not None else []
+        seen_generation = seen.generation
+        known = [m for m in marks if m in seen.marks] if seen_generation is not None else []
         new = [m for m in marks if m not in seen.marks] if known else marks
         # with no new mark this still takes the keys (an empty unnest, the one-time filter runs)
         await pg.execute(_MARK, *_texts(new, minutes), now, keys)
         # a statement of its own: its snapshot is taken with the keys held, so a job that
         # deleted marks of these minutes has committed its new generation before
         generation = await pg.fetchval(MARKS_GENERATION_SQL)
-        if known and generation != seen.generation:
+        if known and generation != seen_generation:
             await pg.execute(_MARK, *_texts(known, minutes), now, [])
         return MarksSeen(generation, marks)
 
