@@ -22,6 +22,7 @@ for b in bench/bench_*.py; do
       *ingest_batch*) args=(--runs 1 -n 200000) ;;
       *ingest_single*) args=(--runs 1 -n 20000) ;;
       *sqlite_commit_size*) args=(--rows 40000) ;;
+      *sqlite_tail_table*) args=(--rows 40000 --moves 0,10000) ;;
       *pg_array_params*) args=(--runs 1 --times 50) ;;
     esac
   fi
