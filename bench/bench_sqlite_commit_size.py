@@ -42,40 +42,56 @@ _INSERT = (
 )
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection with the readings writer's PRAGMAs."""
+    con = sqlite3.connect(path, isolation_level=None)
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=FULL",
+        "PRAGMA cache_size=-65536",
+        "PRAGMA wal_autocheckpoint=10000",
+    ):
+        con.execute(pragma)
+    return con
+
+
+def group(first: int, end: int) -> list[tuple[object, ...]]:
+    """Readings ``first`` .. ``end - 1`` as the writer's rows: reading j of series j % SERIES, a
+    second after the series' previous one."""
+    base = 1_800_000_000_000_000
+    nan = math.nan
+    payload = '{"temperature_c":21.5,"humidity_pct":40.25}'
+    return [
+        (j % SERIES + 1, 1, 0, base + j // SERIES * 1_000_000, base, 0, f"r-{j}",
+         payload, 21.5, 40.25, nan, nan, nan, nan, nan, nan, j + 1)
+        for j in range(first, end)
+    ]  # fmt: skip
+
+
+def remove(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def one_run(folder: Path, size: int, rows: int) -> dict[str, float]:
     path = folder / f"commit-{size}.db"
-    con = sqlite3.connect(path, isolation_level=None)
+    con = connect(path)
     try:
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=FULL",
-            "PRAGMA cache_size=-65536",
-            "PRAGMA wal_autocheckpoint=10000",
-        ):
-            con.execute(pragma)
         con.execute(_TABLE)
         con.execute(_INDEX)
-        base = 1_800_000_000_000_000
-        nan = math.nan
-        payload = '{"temperature_c":21.5,"humidity_pct":40.25}'
         commits: list[float] = []
         start = time.perf_counter()
         for first in range(0, rows, size):
-            group = [
-                (j % SERIES + 1, 1, 0, base + j // SERIES * 1_000_000, base, 0, f"r-{j}",
-                 payload, 21.5, 40.25, nan, nan, nan, nan, nan, nan, j + 1)
-                for j in range(first, min(rows, first + size))
-            ]  # fmt: skip
+            rows_of_group = group(first, min(rows, first + size))
             con.execute("BEGIN IMMEDIATE")
-            con.executemany(_INSERT, group)
+            con.executemany(_INSERT, rows_of_group)
             c0 = time.perf_counter()
             con.execute("COMMIT")
             commits.append(time.perf_counter() - c0)
         elapsed = time.perf_counter() - start
     finally:
         con.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        remove(path)
     return {
         "rows_per_s": round(rows / elapsed, 1),
         "commit_median_ms": round(statistics.median(commits) * 1000, 2),

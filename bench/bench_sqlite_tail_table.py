@@ -18,8 +18,6 @@ per row (``/proc/self/io``). Modes take turns; medians of ``--runs``.
 from __future__ import annotations
 
 import argparse
-import math
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -27,7 +25,7 @@ import time
 from pathlib import Path
 
 import _harness as h
-from bench_sqlite_commit_size import _INDEX, _INSERT, _TABLE, SERIES
+from bench_sqlite_commit_size import _INDEX, _INSERT, _TABLE, connect, group, remove
 
 _COLUMNS = (
     "id, sensor_ref, ts_us, node_ref, source_ref, received_us, flags, v0, v1, v2, v3, v4, v5, v6, "
@@ -46,39 +44,25 @@ def written_bytes() -> int:
 def one_run(folder: Path, size: int, rows: int, move: int) -> dict[str, float]:
     """``move`` 0: straight into the indexed table; else through the tail, moved every ``move``."""
     path = folder / f"tail-{move}.db"
-    con = sqlite3.connect(path, isolation_level=None)
+    con = connect(path)
     try:
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=FULL",
-            "PRAGMA cache_size=-65536",
-            "PRAGMA wal_autocheckpoint=10000",
-        ):
-            con.execute(pragma)
         con.execute(_TABLE)
         con.execute(_INDEX)
         con.execute(_TABLE.replace("TABLE readings", "TABLE tail"))
         insert = _INSERT if not move else _INSERT.replace("INTO readings", "INTO tail")
-        base = 1_800_000_000_000_000
-        nan = math.nan
-        payload = '{"temperature_c":21.5,"humidity_pct":40.25}'
         commits: list[float] = []
         moves: list[float] = []
         waiting = 0
         wrote = written_bytes()
         start = time.perf_counter()
         for first in range(0, rows, size):
-            group = [
-                (j % SERIES + 1, 1, 0, base + j // SERIES * 1_000_000, base, 0, f"r-{j}",
-                 payload, 21.5, 40.25, nan, nan, nan, nan, nan, nan, j + 1)
-                for j in range(first, min(rows, first + size))
-            ]  # fmt: skip
+            rows_of_group = group(first, min(rows, first + size))
             c0 = time.perf_counter()
             con.execute("BEGIN IMMEDIATE")
-            con.executemany(insert, group)
+            con.executemany(insert, rows_of_group)
             con.execute("COMMIT")
             commits.append(time.perf_counter() - c0)
-            waiting += len(group)
+            waiting += len(rows_of_group)
             if move and waiting >= move:
                 m0 = time.perf_counter()
                 con.execute("BEGIN IMMEDIATE")
@@ -91,8 +75,7 @@ def one_run(folder: Path, size: int, rows: int, move: int) -> dict[str, float]:
         wrote = written_bytes() - wrote
     finally:
         con.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        remove(path)
     return {
         "rows_per_s": round(rows / elapsed, 1),
         "commit_median_ms": round(statistics.median(commits) * 1000, 2),
