@@ -23,6 +23,7 @@ for b in bench/bench_*.py; do
       *ingest_single*) args=(--runs 1 -n 20000) ;;
       *sqlite_commit_size*) args=(--rows 40000) ;;
       *sqlite_tail_table*) args=(--rows 40000 --moves 0,10000) ;;
+      *rollup_lock*) args=(--sensors 200 --minutes 4 --limits 100) ;;
       *pg_array_params*) args=(--runs 1 --times 50) ;;
     esac
   fi

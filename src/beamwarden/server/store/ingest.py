@@ -85,11 +85,18 @@ MINUTE_US = 60_000_000
 #: this: keys repeat after ~17 h, so an old backfilled minute may share the current minute's key)
 MINUTE_LOCK_SPACE = 0x6277_0060
 MINUTE_LOCK_KEYS = 1024
-#: the ``sequences`` row the rollup job adds one to whenever it deletes minute marks (PostgreSQL)
+
+
+def sequence_sql(name: str) -> str:
+    """The ``SELECT`` of a ``sequences`` row's value (0 before the row exists)."""
+    return f"SELECT coalesce(max(value), 0) FROM sequences WHERE name = '{name}'"
+
+
+#: the ``sequences`` row of SQLite's last readings id (the writer bumps it under the write lock)
+READINGS_SEQUENCE = "readings"
+#: the ``sequences`` row the rollup job adds one to whenever it deletes minute marks
 MARKS_GENERATION = "rollup_marks"
-MARKS_GENERATION_SQL = (
-    f"SELECT coalesce(max(value), 0) FROM sequences WHERE name = '{MARKS_GENERATION}'"
-)
+MARKS_GENERATION_SQL = sequence_sql(MARKS_GENERATION)
 #: a commit with fewer marks writes them all rather than ask the generation (a statement more)
 MARKS_WORTH_A_LOOK = 100
 #: most minute keys a commit takes; a commit spanning more locks its marks' rows instead

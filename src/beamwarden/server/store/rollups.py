@@ -43,7 +43,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .ingest import MARKS_GENERATION, MINUTE_LOCK_SPACE, minute_lock_key
+from .ingest import (
+    MARKS_GENERATION,
+    MINUTE_LOCK_SPACE,
+    READINGS_SEQUENCE,
+    minute_lock_key,
+    sequence_sql,
+)
 from .layout import SLOTS
 from .stream_retention import cuts_of
 
@@ -130,8 +136,9 @@ RollupRow = tuple[int, int, int, int, int, float, float, float, int, float]
 
 async def roll_up(conn: AsyncConnection, now_us: int, limit: int = 2000) -> int:
     """Summarise up to ``limit`` ripe marked minutes and then the ripe marked hours; returns how
-    many minutes. Call it in a transaction of its own (PostgreSQL; SQLite: :func:`read_minutes`
-    and :func:`apply_minutes`, which keep the heavy reading out of the write lock)."""
+    many minutes. Call it in a transaction of its own. The store calls it on PostgreSQL; on SQLite
+    it holds the write lock throughout (``bench_rollup_lock.py`` measures it as the baseline), and
+    the store calls :func:`read_minutes` and :func:`apply_minutes` instead."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
         # the keys come from unnest(), which the planner guesses at 100 rows and whose range join
@@ -165,20 +172,13 @@ async def read_minutes(conn: AsyncConnection, now_us: int, limit: int = 2000) ->
     wait for). Reads the last readings id first: a minute that no later commit touched has the
     same readings in every snapshot after it, so its summary is right whatever snapshot each
     statement saw; :func:`apply_minutes` leaves the others marked."""
-    (last_id,) = (
-        await conn.execute(
-            text("SELECT coalesce(max(value), 0) FROM sequences WHERE name = 'readings'")
-        )
-    ).one()
+    (last_id,) = (await conn.execute(text(sequence_sql(READINGS_SEQUENCE)))).one()
     ripe = now_us - SETTLE_US
     marks = await conn.execute(
-        text(
-            "SELECT sensor_ref, bucket_us FROM rollup_dirty WHERE width_s = 60 "
-            "AND bucket_us <= :last AND marked_us <= :marked ORDER BY bucket_us LIMIT :n"
-        ),
+        text(_ripe_marks(60, ripe)),
         {"last": ripe - MINUTE_US, "marked": ripe, "n": limit},
     )
-    minutes = sorted((int(s), int(b)) for s, b in marks)
+    minutes = sorted((int(s), int(b)) for s, _, b in marks)
     kept = await _kept(conn, minutes, "raw_us")
     rows = await _minute_rows(conn, conn.dialect.name, kept) if kept else []
     return MinutesRead(int(last_id), minutes, rows)
@@ -270,6 +270,16 @@ async def _kept(
     return out
 
 
+def _ripe_marks(width_s: int, marked_by: int | None) -> str:
+    """The oldest ``:n`` marks of ``width_s`` buckets that start by ``:last`` (and were marked by
+    ``:marked``, unless ``marked_by`` is ``None``): ``sensor_ref, width_s, bucket_us``."""
+    marked = "" if marked_by is None else " AND marked_us <= :marked"
+    return (
+        f"SELECT sensor_ref, width_s, bucket_us FROM rollup_dirty WHERE width_s = {width_s} "
+        f"AND bucket_us <= :last{marked} ORDER BY bucket_us LIMIT :n"
+    )
+
+
 async def _take(
     conn: AsyncConnection,
     dialect: str,
@@ -280,11 +290,7 @@ async def _take(
 ) -> list[tuple[int, int]]:
     """Delete and return the marks of ``width_s`` buckets that start by ``last_start`` (and were
     marked by ``marked_by``), oldest first."""
-    marked = "" if marked_by is None else " AND marked_us <= :marked"
-    pick = (
-        f"SELECT sensor_ref, width_s, bucket_us FROM rollup_dirty WHERE width_s = {width_s} "
-        f"AND bucket_us <= :last{marked} ORDER BY bucket_us LIMIT :n"
-    )
+    pick = _ripe_marks(width_s, marked_by)
     params: dict[str, Any] = {"last": last_start, "marked": marked_by, "n": limit}
     if dialect != "postgresql":
         sql = (

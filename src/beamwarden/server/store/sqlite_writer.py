@@ -37,6 +37,7 @@ from .config import StoreConfig, sqlite_writer_pragmas
 from .ingest import (
     MARKS_GENERATION_SQL,
     MARKS_WORTH_A_LOOK,
+    READINGS_SEQUENCE,
     SQLITE_MARKS,
     GroupPlan,
     IngestCache,
@@ -63,7 +64,7 @@ _INSERT_READINGS = (
 )
 #: take ``n`` ids from the ``readings`` counter: the last one given (run under the write lock)
 _RESERVE_IDS = (
-    "INSERT INTO sequences (name, value) VALUES ('readings', ?1) "
+    f"INSERT INTO sequences (name, value) VALUES ('{READINGS_SEQUENCE}', ?1) "
     "ON CONFLICT (name) DO UPDATE SET value = value + ?1 RETURNING value"
 )
 #: the minutes a commit touched, for the rollup job (an existing mark is left as it is)
@@ -164,16 +165,15 @@ class SqliteWriterCore:
     def _mark(self, con: sqlite3.Connection, marks: list[tuple[int, int]], now: int) -> MarksSeen:
         """Mark the minutes (under the write lock) but those this writer knows are marked in the
         current generation (:class:`~.ingest.MarksCache`)."""
-        known = self._marks
-        if len(marks) >= MARKS_WORTH_A_LOOK and known.generation is not None:
-            (generation,) = con.execute(MARKS_GENERATION_SQL).fetchone()
-            if generation == known.generation:
-                con.executemany(_MARK_DIRTY, [(*m, now) for m in marks if m not in known.marks])
-                return MarksSeen(generation, marks)
-        con.executemany(_MARK_DIRTY, [(*m, now) for m in marks])
         if len(marks) < MARKS_WORTH_A_LOOK:
+            con.executemany(_MARK_DIRTY, [(*m, now) for m in marks])
             return MarksSeen(None, [])
         (generation,) = con.execute(MARKS_GENERATION_SQL).fetchone()
+        known = self._marks
+        if generation == known.generation:
+            con.executemany(_MARK_DIRTY, [(*m, now) for m in marks if m not in known.marks])
+        else:
+            con.executemany(_MARK_DIRTY, [(*m, now) for m in marks])
         return MarksSeen(generation, marks)
 
     def _load_nodes(self, con: sqlite3.Connection, names: list[str]) -> None:
